@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+
+/** The configuration schema: every key, its type and its default. */
+const ConfigSchema = z.object({
+  /** PostgreSQL connection string. Absent: an embedded PostgreSQL under `<dataDir>/pg`. */
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(),
+  /** Root of the raw tree, watched for `YYYY/MM/DD/HHmm.csv`. Default `/var/data/vinops/raw/copart`. */
+  rawDir: z.string().min(1).default('/var/data/vinops/raw/copart'),
+  /** Local state: the embedded PostgreSQL cluster lives in `<dataDir>/pg`. Default `./var`. */
+  dataDir: z.string().min(1).default('./var'),
+  /** Port of the embedded PostgreSQL. Default 54329. */
+  embeddedPort: z.coerce.number().int().min(1024).max(65535).default(54329),
+  /** host:port of the HTTP server for /metrics, /healthz, /readyz and the status page. Default 127.0.0.1:9464. */
+  metricsAddr: hostPort.default('127.0.0.1:9464'),
+  /** Files ingested at the same time. Default 1. */
+  workers: z.coerce.number().int().min(1).max(16).default(1),
+  /** A file is taken when its size and mtime have not changed for this long (ms). Default 3000. */
+  settleMs: z.coerce.number().int().min(0).max(600_000).default(3000),
+  /** Full re-scan of the raw tree, reconciling it with the database (ms). Default 60000. */
+  rescanIntervalMs: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+  /** A claim not renewed for this long belongs to a dead worker and is taken over (ms). Default 120000. */
+  claimTimeoutMs: z.coerce.number().int().min(5000).max(86_400_000).default(120_000),
+  /** Attempts per file before it stays `failed`. Default 5. */
+  maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+  /** First retry delay; doubles per attempt up to retryMaxMs. Default 5000. */
+  retryBaseMs: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+  /** Cap of the retry delay (ms). Default 300000. */
+  retryMaxMs: z.coerce.number().int().min(10).max(86_400_000).default(300_000),
+  /** On SIGTERM/SIGINT, how long the file in flight may take to finish before it is rolled back (ms). Default 60000. */
+  drainTimeoutMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  /** Largest CSV record accepted by the tolerant parser (bytes); a longer one is a parse error. Default 16 MiB. */
+  maxRecordBytes: z.coerce.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024),
+  /** pino level. Default info. */
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** Human-readable logs instead of JSON lines. Default false. */
+  logPretty: z.coerce.boolean().default(false),
+}).strict();
+
+/** The parsed, fully defaulted, frozen configuration. */
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variables that override the file, by config key. */
+export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
+  DATABASE_URL: 'databaseUrl',
+  VINOPS_RAW_DIR: 'rawDir',
+  VINOPS_DATA_DIR: 'dataDir',
+  VINOPS_EMBEDDED_PORT: 'embeddedPort',
+  VINOPS_METRICS_ADDR: 'metricsAddr',
+  VINOPS_WORKERS: 'workers',
+  VINOPS_SETTLE_MS: 'settleMs',
+  VINOPS_RESCAN_INTERVAL_MS: 'rescanIntervalMs',
+  VINOPS_CLAIM_TIMEOUT_MS: 'claimTimeoutMs',
+  VINOPS_MAX_ATTEMPTS: 'maxAttempts',
+  VINOPS_RETRY_BASE_MS: 'retryBaseMs',
+  VINOPS_RETRY_MAX_MS: 'retryMaxMs',
+  VINOPS_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+  VINOPS_MAX_RECORD_BYTES: 'maxRecordBytes',
+  VINOPS_LOG_LEVEL: 'logLevel',
+  VINOPS_LOG_PRETTY: 'logPretty',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Builds the Config from an optional JSON file and the environment (environment wins). Relative
+ * paths in the file resolve against the file's folder; in the environment, against the working
+ * directory. Errors name the key, where it came from, and the bad value.
+ */
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = options.env ?? process.env;
+  const input: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  let baseDir = process.cwd();
+  if (options.file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(options.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${options.file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${options.file}: expected a JSON object`);
+    }
+    for (const [key, value] of Object.entries(parsed)) {
+      if (key.startsWith('$') || key.startsWith('//')) continue; // $schema, comments
+      input[key] = value;
+      origin[key] = `${options.file}: ${key}`;
+    }
+    baseDir = resolve(options.file, '..');
+  }
+  for (const [envName, key] of Object.entries(ENV_KEYS)) {
+    const value = env[envName];
+    if (value === undefined || value === '') continue;
+    input[key] = key === 'logPretty' ? /^(1|true|yes|on)$/i.test(value) : value;
+    origin[key] = envName;
+  }
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const where = origin[key] ?? key;
+      const value = key in input ? JSON.stringify(key === 'databaseUrl' ? redactUrl(String(input[key])) : input[key]) : '(missing)';
+      return issue.code === 'unrecognized_keys'
+        ? `unknown config key(s): ${issue.keys.join(', ')}`
+        : `${where}: ${issue.message} (got ${value})`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const c = result.data;
+  const fromFile = (key: string): boolean => origin[key] !== undefined && !origin[key]!.startsWith('VINOPS_');
+  return Object.freeze({
+    ...c,
+    rawDir: resolve(fromFile('rawDir') ? baseDir : process.cwd(), c.rawDir),
+    dataDir: resolve(fromFile('dataDir') ? baseDir : process.cwd(), c.dataDir),
+  });
+}
+
+/** A connection string with its password replaced, for logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}

