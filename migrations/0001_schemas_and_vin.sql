@@ -7,10 +7,11 @@ COMMENT ON SCHEMA raw IS 'vinops-etl: file registry and every CSV row, stored lo
 COMMENT ON SCHEMA staging IS 'vinops-etl: typed, normalised keys per row';
 COMMENT ON SCHEMA audit IS 'vinops-etl: runs, parse errors, conflicts and monitoring views';
 
--- Trim (spaces, tabs, CR/LF) and upper-case; empty becomes NULL.
+-- Trim (spaces, tabs, CR/LF) and upper-case A-Z (C collation: the same in every database locale, and
+-- the same as the loader's own normalisation in src/rowEncoder.ts); empty becomes NULL.
 CREATE OR REPLACE FUNCTION public.normalize_vin(vin text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN nullif(upper(btrim(vin, E' \t\r\n')), '');
+RETURN nullif(upper(btrim(vin, E' \t\r\n') COLLATE "C"), '');
 
 -- A 17-character VIN uses A-Z and 0-9 without I, O and Q. Shorter identifiers (3 to 16
 -- characters: trailers, boats, vintage cars) are real and stay valid, I/O/Q included.

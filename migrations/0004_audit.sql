@@ -8,7 +8,6 @@ CREATE TABLE audit.etl_runs (
   bytes         bigint,
   outcome       text        NOT NULL CHECK (outcome IN ('ingested', 'duplicate', 'rejected', 'failed')),
   reason        text,                      -- why a file was rejected or failed
-  parse_path    text,                      -- copy | tolerant
   data_rows     integer,
   parse_errors  integer,
   started_at    timestamptz NOT NULL,
@@ -65,7 +64,8 @@ CREATE INDEX upsert_conflicts_lot_idx ON audit.upsert_conflicts (lot_external_id
 CREATE VIEW audit.v_ingest_count AS
 SELECT f.file_id, f.path, f.row_count AS declared_rows, c.actual_rows, f.ingested_at
   FROM raw.csv_files f
-  CROSS JOIN LATERAL (SELECT count(*)::integer AS actual_rows FROM raw.file_rows r WHERE r.file_id = f.file_id) c;
+  CROSS JOIN LATERAL (SELECT count(*)::integer AS actual_rows FROM raw.file_contents fc, unnest(fc.payload_hashes) h
+                      WHERE fc.file_id = f.file_id AND h IS NOT NULL) c;
 
 -- Share of rows with an empty VIN / Lot number per file, in percent (counted at promote time).
 CREATE VIEW audit.v_unknown_rate AS

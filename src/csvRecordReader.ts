@@ -1,0 +1,367 @@
+import { isUtf8 } from 'node:buffer';
+
+/**
+ * A streaming, byte-level CSV record reader for the Copart feed, used two ways:
+ *   - as the validator beside PostgreSQL's COPY (fast path): it reports whether every record is one
+ *     that PostgreSQL's CSV parser reads exactly as RFC 4180 does (`strict`), so that a file with a
+ *     bare quote is never silently mis-read by COPY;
+ *   - as the tolerant parser (fallback path): it hands each record's fields, or a parse error with
+ *     the line number and the raw bytes, to a sink.
+ *
+ * Rules (docs/parsing.md):
+ *   - Records end at LF or CRLF outside a quoted field; a line break inside quotes is data.
+ *   - A field starting with `"` is quoted. Inside it `""` is one quote; a `"` followed by `,` or the
+ *     end of the record closes it; any other `"` is the feed's bare quote (`"125" SLEEPER CAB"`) and
+ *     is kept as a literal character.
+ *   - A record whose field count differs from the header is read again with no `""` escapes (a
+ *     value ending in a bare quote); if that does not fit either, it is a parse error.
+ *   - A line ending inside a quoted field continues on the next line; if the record then never
+ *     closes (end of file, maxRecordBytes) or has the wrong field count, the first line alone is a
+ *     parse error and reading resumes on the next line, so one stray quote costs one line.
+ *   - Empty lines are not records: they are counted (blankLines) and skipped.
+ */
+
+/** How a field's bytes become its value. */
+export const FieldKind = {
+  /** Unquoted, no quote inside: the bytes are the value. */
+  Plain: 0,
+  /** Quoted with standard `""` escapes only: the inner bytes are the value, still escaped. */
+  Escaped: 1,
+  /** Quoted with bare quotes, read with `""` escapes: decode `""` to `"`, keep bare ones. */
+  Decode: 2,
+  /** Unquoted with quotes inside, or read without escapes: the bytes are the value verbatim. */
+  Verbatim: 3,
+} as const;
+export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind];
+
+const QUOTE = 34;
+const COMMA = 44;
+const LF = 10;
+const CR = 13;
+
+/** Receives what the reader finds. `spans` holds (start, end, kind) triples into `buf`. */
+export interface RecordSink {
+  row(buf: Buffer, spans: readonly number[], lineNo: number, recordNo: number): void;
+  error(lineNo: number, recordNo: number, message: string, raw: Buffer, rawLength: number): void;
+}
+
+export interface RecordReaderOptions {
+  /** Fields every record must have (the header's count). */
+  readonly columns: number;
+  /** Physical line number of the first byte pushed (the header is line 1). */
+  readonly firstLineNo: number;
+  /** The header's line ending; PostgreSQL's COPY wants every record to end the same way. */
+  readonly eol: 'LF' | 'CRLF' | 'none';
+  /** A record longer than this is a parse error. */
+  readonly maxRecordBytes: number;
+  /** Check UTF-8 validity and NUL bytes per record (the tolerant path; COPY checks them itself). */
+  readonly checkEncoding: boolean;
+}
+
+/** Why a file is not for the fast path: the first record PostgreSQL would read differently. */
+export interface NonStrict {
+  readonly lineNo: number;
+  readonly reason: string;
+}
+
+export class CsvRecordReader {
+  /** Data records seen: rows + errors. */
+  records = 0;
+  rows = 0;
+  errors = 0;
+  blankLines = 0;
+  lfRecords = 0;
+  crlfRecords = 0;
+  /** Set at the first record that COPY would not read exactly like this reader. */
+  nonStrict: NonStrict | undefined;
+
+  private pending: Buffer | undefined;
+  private lineNo: number;
+  /** Bytes of an over-long line still to be skipped up to its newline. */
+  private skipping = false;
+  private readonly spans: number[] = [];
+  private readonly alt: number[] = [];
+  private parseStrict = true;
+  private readonly result: ParseResult = { strict: true };
+
+  constructor(private readonly options: RecordReaderOptions) {
+    this.lineNo = options.firstLineNo;
+  }
+
+  push(chunk: Buffer, sink: RecordSink): void {
+    const buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = undefined;
+    this.process(buf, false, sink);
+  }
+
+  end(sink: RecordSink): void {
+    const buf = this.pending;
+    this.pending = undefined;
+    if (buf !== undefined && buf.length > 0) this.process(buf, true, sink);
+  }
+
+  private markNonStrict(reason: string, lineNo: number): void {
+    if (this.nonStrict === undefined) this.nonStrict = { lineNo, reason };
+  }
+
+  private process(buf: Buffer, final: boolean, sink: RecordSink): void {
+    const { columns, maxRecordBytes } = this.options;
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(LF, pos);
+      if (this.skipping) {
+        if (nl === -1) return; // the rest of an over-long line: drop it, stay in skip mode
+        this.skipping = false;
+        pos = nl + 1;
+        this.lineNo++;
+        continue;
+      }
+      if (nl === -1 && !final) {
+        if (buf.length - pos > maxRecordBytes) {
+          this.recordError(sink, buf, pos, buf.length, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
+          this.skipping = true;
+          return;
+        }
+        this.pending = Buffer.from(buf.subarray(pos));
+        return;
+      }
+      const lineEnd = nl === -1 ? buf.length : nl;
+      const contentEnd = lineEnd > pos && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+      const next = nl === -1 ? buf.length : nl + 1;
+      if (contentEnd === pos) {
+        this.blankLines++;
+        this.markNonStrict('empty line', this.lineNo);
+        this.lineNo++;
+        pos = next;
+        continue;
+      }
+      if (contentEnd - pos > maxRecordBytes) {
+        this.recordError(sink, buf, pos, contentEnd, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
+        this.lineNo++;
+        pos = next;
+        continue;
+      }
+      const eol = nl === -1 ? 'none' : contentEnd < lineEnd ? 'CRLF' : 'LF';
+
+      const n1 = this.parse(buf, pos, contentEnd, true, this.spans);
+      if (n1 === columns) {
+        this.acceptRow(sink, buf, this.spans, pos, contentEnd, eol, this.parseStrict, 1);
+        pos = next;
+        continue;
+      }
+      const n2 = this.parse(buf, pos, contentEnd, false, this.alt);
+      if (n2 === columns) {
+        this.markNonStrict('bare quote', this.lineNo);
+        this.acceptRow(sink, buf, this.alt, pos, contentEnd, eol, false, 1);
+        pos = next;
+        continue;
+      }
+      if (n1 >= 0) {
+        this.recordError(sink, buf, pos, contentEnd, this.lineNo, `expected ${columns} fields, found ${n1}`);
+        this.lineNo++;
+        pos = next;
+        continue;
+      }
+
+      // The line ends inside a quoted field: the record continues on the following lines.
+      let lines = 1;
+      let scan = nl;
+      let outcome: 'row' | 'error' | 'wait' = 'wait';
+      let message = '';
+      let recordEnd = contentEnd;
+      let recordEol: 'LF' | 'CRLF' | 'none' = eol;
+      let recordNext = next;
+      while (true) {
+        if (scan === -1) {
+          outcome = 'error';
+          message = 'unterminated quoted field (reached the end of the file)';
+          break;
+        }
+        const nl2 = buf.indexOf(LF, scan + 1);
+        if (nl2 === -1 && !final) {
+          if (buf.length - pos > maxRecordBytes) {
+            outcome = 'error';
+            message = `unterminated quoted field (record longer than ${maxRecordBytes} bytes)`;
+          }
+          break;
+        }
+        const end2 = nl2 === -1 ? buf.length : nl2;
+        const content2 = end2 > scan + 1 && buf[end2 - 1] === CR ? end2 - 1 : end2;
+        lines++;
+        if (content2 - pos > maxRecordBytes) {
+          outcome = 'error';
+          message = `unterminated quoted field (record longer than ${maxRecordBytes} bytes)`;
+          break;
+        }
+        const n = this.parse(buf, pos, content2, true, this.spans);
+        if (n >= 0) {
+          if (n === columns) {
+            outcome = 'row';
+            recordEnd = content2;
+            recordEol = nl2 === -1 ? 'none' : content2 < end2 ? 'CRLF' : 'LF';
+            recordNext = nl2 === -1 ? buf.length : nl2 + 1;
+          } else {
+            outcome = 'error';
+            message = `expected ${columns} fields, found ${n} (in a record spanning ${lines} lines)`;
+          }
+          break;
+        }
+        scan = nl2;
+      }
+      if (outcome === 'wait') {
+        this.pending = Buffer.from(buf.subarray(pos));
+        return;
+      }
+      if (outcome === 'row') {
+        this.acceptRow(sink, buf, this.spans, pos, recordEnd, recordEol, this.parseStrict, lines);
+        pos = recordNext;
+        continue;
+      }
+      // Only the first line is the bad record; the next line starts a new one.
+      this.recordError(sink, buf, pos, contentEnd, this.lineNo, message);
+      this.lineNo++;
+      pos = next;
+    }
+  }
+
+  private acceptRow(sink: RecordSink, buf: Buffer, spans: readonly number[], start: number, end: number,
+    eol: 'LF' | 'CRLF' | 'none', strict: boolean, lines: number): void {
+    const lineNo = this.lineNo;
+    this.lineNo += lines;
+    if (eol === 'LF') this.lfRecords++;
+    else if (eol === 'CRLF') this.crlfRecords++;
+    if (this.options.checkEncoding) {
+      const problem = encodingProblem(buf, start, end);
+      if (problem !== undefined) {
+        this.recordError(sink, buf, start, end, lineNo, problem);
+        return;
+      }
+    }
+    if (!strict) this.markNonStrict('quote inside a field', lineNo);
+    else if (eol !== 'none' && this.options.eol !== 'none' && eol !== this.options.eol) this.markNonStrict(`${eol} line ending in a ${this.options.eol} file`, lineNo);
+    this.records++;
+    this.rows++;
+    sink.row(buf, spans, lineNo, this.records);
+  }
+
+  private recordError(sink: RecordSink, buf: Buffer, start: number, end: number, lineNo: number, message: string): void {
+    this.records++;
+    this.errors++;
+    this.markNonStrict(message, lineNo);
+    sink.error(lineNo, this.records, message, buf.subarray(start, Math.min(end, start + RAW_CAP)), end - start);
+  }
+
+  private parse(buf: Buffer, start: number, end: number, escapes: boolean, out: number[]): number {
+    const n = parseFields(buf, start, end, escapes, out, this.result);
+    this.parseStrict = this.result.strict;
+    return n;
+  }
+}
+
+/** The raw bytes kept for a parse error (audit.parse_errors.raw_bytes). */
+export const RAW_CAP = 64 * 1024;
+
+/** Why a record's bytes are not text PostgreSQL can store, or undefined. */
+function encodingProblem(buf: Buffer, start: number, end: number): string | undefined {
+  const slice = buf.subarray(start, end);
+  const nul = slice.indexOf(0);
+  if (nul !== -1) return `NUL byte at byte ${nul + 1} of the record`;
+  if (!isUtf8(slice)) return `invalid UTF-8 at byte ${firstInvalidUtf8(slice) + 1} of the record`;
+  return undefined;
+}
+
+
+/** Offset of the first byte that is not part of a valid UTF-8 sequence. */
+export function firstInvalidUtf8(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    let n = 0;
+    if (c < 0x80) { i++; continue; }
+    if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) n = 2;
+    else if (c >= 0xf0 && c <= 0xf4) n = 3;
+    else return i;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return i;
+    }
+    const cp = n === 2 ? ((c & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) : n === 3 ? ((c & 0x07) << 18) | ((b[i + 1]! & 0x3f) << 12) : 0x80;
+    if ((n === 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff))) return i;
+    i += n + 1;
+  }
+  return b.length;
+}
+
+/** Whether the last parseFields call saw only input COPY reads exactly like RFC 4180. */
+export interface ParseResult {
+  strict: boolean;
+}
+
+/**
+ * Splits buf[start, end) into fields, appending (start, end, FieldKind) triples to out. Returns the
+ * field count, or -1 when the record ends inside a quoted field. `escapes`: read `""` as one quote.
+ */
+export function parseFields(buf: Buffer, start: number, end: number, escapes: boolean, out: number[], result: ParseResult): number {
+  out.length = 0;
+  let strict = true;
+  let count = 0;
+  let i = start;
+  while (true) {
+    if (i < end && buf[i] === QUOTE) {
+      let j = i + 1;
+      let kind: FieldKind = FieldKind.Escaped;
+      while (true) {
+        const q = buf.indexOf(QUOTE, j);
+        if (q === -1 || q >= end) {
+          result.strict = strict;
+          return -1;
+        }
+        const after = q + 1 < end ? buf[q + 1] : -1;
+        if (after === QUOTE && escapes) {
+          j = q + 2;
+          continue;
+        }
+        if (after === COMMA || after === -1) {
+          out.push(i + 1, q, escapes ? kind : FieldKind.Verbatim);
+          count++;
+          if (after === -1) {
+            result.strict = strict;
+            return count;
+          }
+          i = q + 2;
+          break;
+        }
+        kind = FieldKind.Decode;
+        strict = false;
+        j = q + 1;
+      }
+    } else {
+      let kind: FieldKind = FieldKind.Plain;
+      let fe = i;
+      for (; fe < end; fe++) {
+        const b = buf[fe];
+        if (b === COMMA) break;
+        if (b === QUOTE) {
+          kind = FieldKind.Verbatim; // COPY would start a quoted section here
+          strict = false;
+        } else if (b === CR) {
+          strict = false; // COPY refuses an unquoted carriage return
+        }
+      }
+      out.push(i, fe, kind);
+      count++;
+      if (fe === end) {
+        result.strict = strict;
+        return count;
+      }
+      i = fe + 1;
+    }
+  }
+  }
+
+/** The value of one field as a string (header names, tests). */
+export function decodeField(buf: Buffer, start: number, end: number, kind: FieldKind): string {
+  const text = buf.toString('utf8', start, end);
+  return kind === FieldKind.Escaped || kind === FieldKind.Decode ? text.replaceAll('""', '"') : text;
+}

@@ -1,0 +1,359 @@
+import { hash as digest } from 'node:crypto';
+import { FieldKind, type RecordSink } from './csvRecordReader.js';
+import type { ColumnRole } from './feedColumns.js';
+import { DigestSet } from './digestSet.js';
+import type { FileLayout } from './header.js';
+import {
+  auctionAt, parseAmount, parseDb2Timestamp, parseInteger, parseIsoUtc, parseSaleDate, parseSaleTime, tzOffsetMinutes,
+} from './typing.js';
+
+const QUOTE = 34;
+const UNIT_SEPARATOR = 0x1f;
+
+/**
+ * The typed columns, in the order the encoder writes them and staging.copart_typed stores them
+ * (after payload_hash). `kind` says how a value is produced.
+ */
+export const TYPED_COLUMNS = [
+  ['lot_external_id', 'text'], ['vin_raw', 'text'], ['vin_normalized', 'text'], ['vin_valid', 'boolean'],
+  ['yard_number', 'integer'], ['yard_name', 'text'], ['sale_date', 'date'], ['sale_time_hhmm', 'integer'],
+  ['time_zone', 'text'], ['auction_at', 'timestamptz'], ['item_number', 'integer'], ['vehicle_type', 'text'],
+  ['year', 'integer'], ['make', 'text'], ['model_group', 'text'], ['model_detail', 'text'], ['body_style', 'text'],
+  ['color', 'text'], ['damage_description', 'text'], ['secondary_damage', 'text'], ['title_state', 'text'],
+  ['title_type', 'text'], ['has_keys', 'text'], ['lot_cond_code', 'text'], ['odometer', 'numeric'],
+  ['odometer_brand', 'text'], ['est_retail_value', 'numeric'], ['repair_cost', 'numeric'], ['engine', 'text'],
+  ['drive', 'text'], ['transmission', 'text'], ['fuel_type', 'text'], ['cylinders', 'integer'],
+  ['runs_drives', 'text'], ['sale_status', 'text'], ['high_bid', 'numeric'], ['special_note', 'text'],
+  ['location_city', 'text'], ['location_state', 'text'], ['location_zip', 'text'], ['location_country', 'text'],
+  ['currency_code', 'text'], ['image_thumbnail', 'text'], ['image_url', 'text'], ['source_created_at', 'timestamp'],
+  ['grid_row', 'text'], ['make_offer_eligible', 'text'], ['buy_it_now_price', 'numeric'], ['trim_level', 'text'],
+  ['source_updated_at', 'timestamptz'], ['seller_name', 'text'], ['processing_error', 'text'],
+] as const;
+
+/** Plain text columns: trimmed copy of a role's bytes, empty -> NULL. */
+const TEXT_ROLES: Readonly<Partial<Record<(typeof TYPED_COLUMNS)[number][0], ColumnRole>>> = {
+  lot_external_id: 'lotNumber', yard_name: 'yardName', time_zone: 'timeZone', vehicle_type: 'vehicleType',
+  make: 'make', model_group: 'modelGroup', model_detail: 'modelDetail', body_style: 'bodyStyle', color: 'color',
+  damage_description: 'damageDescription', secondary_damage: 'secondaryDamage', title_state: 'titleState',
+  title_type: 'titleType', lot_cond_code: 'lotCondCode', odometer_brand: 'odometerBrand', engine: 'engine',
+  drive: 'drive', transmission: 'transmission', fuel_type: 'fuelType', runs_drives: 'runsDrives',
+  sale_status: 'saleStatus', special_note: 'specialNote', location_city: 'locationCity',
+  location_state: 'locationState', location_zip: 'locationZip', location_country: 'locationCountry',
+  currency_code: 'currencyCode', image_thumbnail: 'imageThumbnail', image_url: 'imageUrl', grid_row: 'gridRow',
+  make_offer_eligible: 'makeOfferEligible', trim_level: 'trim', seller_name: 'sellerName',
+};
+
+/** Counters the encoder keeps while it writes. */
+export interface EncoderCounts {
+  vinEmptyRows: number;
+  lotEmptyRows: number;
+  /** Rows sent by content address only. */
+  knownRows: number;
+}
+
+/**
+ * Turns each record the reader finds into one line of `COPY ... (FORMAT text)` for the load table:
+ * row position, the Id cell, the payload (values joined by U+001F, or a text[] literal when a value
+ * holds U+001F itself), its content address, and the typed staging columns. Parse errors become
+ * lines with the error columns filled. Typing runs here, on Node's core, while PostgreSQL is busy
+ * with the COPY on its own.
+ */
+export class RowEncoder implements RecordSink {
+  readonly counts: EncoderCounts = { vinEmptyRows: 0, lotEmptyRows: 0, knownRows: 0 };
+  private out: Buffer;
+  private len = 0;
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+  private readonly valueIndexes: number[];
+  private readonly role: Readonly<Partial<Record<ColumnRole, number>>>;
+  private readonly textSources: ReadonlyArray<number | undefined>;
+  private readonly prefixJoined: Buffer;
+  private readonly prefixArray: Buffer;
+  private readonly nullTail: string;
+  private readonly knownTail: string;
+  /** Decoded value bytes of the current record, per file column: [start, end) in scratch. */
+  private readonly starts: number[];
+  private readonly ends: number[];
+
+  /**
+   * @param known content addresses (uuid text) certainly stored already: for those rows only the
+   *   address is sent, not the values and typed columns (the steady state: ~99 % of a new file).
+   */
+  constructor(private readonly layout: FileLayout, private readonly emit: (chunk: Buffer) => void,
+    private readonly known: DigestSet = new DigestSet(Buffer.alloc(0)), private readonly chunkBytes = 1 << 20) {
+    this.out = Buffer.allocUnsafe(chunkBytes + 65536);
+    this.valueIndexes = layout.names.map((_, i) => i).filter((i) => i !== layout.idIndex);
+    this.role = layout.roleIndex;
+    this.textSources = TYPED_COLUMNS.map(([name]) => {
+      const r = TEXT_ROLES[name];
+      return r === undefined ? undefined : layout.roleIndex[r];
+    });
+    this.prefixJoined = Buffer.from(`${layout.layoutHash}j`);
+    this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
+    this.nullTail = '\t\\N'.repeat(4 + TYPED_COLUMNS.length);
+    this.knownTail = `\\N\t\\N${'\t\\N'.repeat(TYPED_COLUMNS.length)}\n`;
+    this.starts = new Array<number>(layout.columns).fill(0);
+    this.ends = new Array<number>(layout.columns).fill(0);
+  }
+
+  row(buf: Buffer, spans: readonly number[], lineNo: number): void {
+    // 1. Decode every field into scratch (quotes un-doubled), remembering where each value lies.
+    let total = 0;
+    for (let i = 0; i < spans.length; i += 3) total += spans[i + 1]! - spans[i]!;
+    if (this.scratch.length < total * 2 + 64) this.scratch = Buffer.allocUnsafe(total * 2 + 65536);
+    const s = this.scratch;
+    let p = 0;
+    const recordStart = spans[0]!;
+    const hasSeparator = buf.subarray(recordStart, spans[spans.length - 2]!).indexOf(UNIT_SEPARATOR) !== -1;
+    for (let f = 0, i = 0; i < spans.length; f++, i += 3) {
+      const start = spans[i]!;
+      const end = spans[i + 1]!;
+      const kind = spans[i + 2]! as FieldKind;
+      this.starts[f] = p;
+      const q = kind === FieldKind.Plain || kind === FieldKind.Verbatim ? -1 : buf.indexOf(QUOTE, start);
+      if (q === -1 || q >= end) {
+        p += copyBytes(buf, start, end, s, p);
+      } else {
+        // "" -> " (Escaped: all quotes are pairs; Decode: pairs and bare quotes)
+        for (let j = start; j < end; j++) {
+          const b = buf[j]!;
+          s[p++] = b;
+          if (b === QUOTE && j + 1 < end && buf[j + 1] === QUOTE) j++;
+        }
+      }
+      this.ends[f] = p;
+    }
+
+    // 2. Payload text and content address: md5(layout hash, form, payload).
+    const hashStart = p;
+    p += copyBytes(hasSeparator ? this.prefixArray : this.prefixJoined, 0, this.prefixJoined.length, s, p);
+    const payloadStart = p;
+    if (hasSeparator) {
+      p += s.write('{', p, 'latin1');
+      this.valueIndexes.forEach((f, k) => {
+        if (k > 0) s[p++] = 44;
+        s[p++] = QUOTE;
+        for (let j = this.starts[f]!; j < this.ends[f]!; j++) {
+          const b = s[j]!;
+          if (b === QUOTE || b === 92) s[p++] = 92;
+          s[p++] = b;
+        }
+        s[p++] = QUOTE;
+      });
+      s[p++] = 125; // }
+    } else {
+      const idx = this.valueIndexes;
+      for (let k = 0; k < idx.length; k++) {
+        if (k > 0) s[p++] = UNIT_SEPARATOR;
+        p += copyBytes(s, this.starts[idx[k]!]!, this.ends[idx[k]!]!, s, p);
+      }
+    }
+    const md5 = digest('md5', s.subarray(hashStart, p), 'buffer') as unknown as Buffer;
+    const hash = md5.toString('hex');
+
+    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, vals_text, vals, typed...
+    this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
+    if (this.layout.idIndex === -1) this.ascii('\\N');
+    else this.escaped(s, this.starts[this.layout.idIndex]!, this.ends[this.layout.idIndex]!);
+    const uuid = `${hash.slice(0, 8)}-${hash.slice(8, 12)}-${hash.slice(12, 16)}-${hash.slice(16, 20)}-${hash.slice(20)}`;
+    this.ascii(`\t${uuid}\t`);
+    this.countUnknowns(s);
+    if (this.known.has(md5)) {
+      this.counts.knownRows++;
+      this.ascii(this.knownTail);
+      if (this.len >= this.chunkBytes) this.flush();
+      return;
+    }
+    if (hasSeparator) {
+      this.ascii('\\N\t');
+      this.escaped(s, payloadStart, p);
+    } else {
+      this.escaped(s, payloadStart, p);
+      this.ascii('\t\\N');
+    }
+    this.typed(s);
+    this.byte(10);
+    if (this.len >= this.chunkBytes) this.flush();
+  }
+
+  error(lineNo: number, _recordNo: number, message: string, raw: Buffer, rawLength: number): void {
+    this.ascii(`${lineNo}\t`);
+    this.text(message);
+    this.byte(9);
+    this.text(raw.toString('utf8').replace(/\0/g, '\uFFFD'));
+    this.ascii(`\t\\\\x${raw.toString('hex')}\t${rawLength}${this.nullTail}\n`);
+    if (this.len >= this.chunkBytes) this.flush();
+  }
+
+  /** Hands on what is buffered. */
+  flush(): void {
+    if (this.len === 0) return;
+    this.emit(Buffer.from(this.out.subarray(0, this.len)));
+    this.len = 0;
+  }
+
+  /** Counts rows with an empty VIN / Lot number (audit.v_unknown_rate). */
+  private countUnknowns(s: Buffer): void {
+    const lot = this.role.lotNumber;
+    const vin = this.role.vin;
+    if (lot !== undefined) {
+      const [a, b] = trimSpaces(s, this.starts[lot]!, this.ends[lot]!);
+      if (a === b) this.counts.lotEmptyRows++;
+    }
+    if (vin !== undefined) {
+      const [a, b] = trimVin(s, this.starts[vin]!, this.ends[vin]!);
+      if (a === b) this.counts.vinEmptyRows++;
+    }
+  }
+
+  /** The typed columns of the current record (values decoded in s). */
+  private typed(s: Buffer): void {
+    const notes: string[] = [];
+    const str = (r: ColumnRole): string | null => {
+      const f = this.role[r];
+      if (f === undefined) return null;
+      const [a, b] = trimSpaces(s, this.starts[f]!, this.ends[f]!);
+      return a === b ? null : s.toString('utf8', a, b);
+    };
+    // VIN: exact, normalized (trim, ASCII upper-case), valid per FEED.md; same rules as public.normalize_vin.
+    const vinF = this.role.vin;
+    let vinRaw: [number, number] | null = null;
+    let vinNorm: string | null = null;
+    let vinValid = false;
+    if (vinF !== undefined) {
+      vinRaw = [this.starts[vinF]!, this.ends[vinF]!];
+      const [a, b] = trimVin(s, vinRaw[0], vinRaw[1]);
+      if (a < b) {
+        vinNorm = s.toString('utf8', a, b).replace(/[a-z]+/g, (m) => m.toUpperCase());
+        vinValid = vinNorm.length === 17 ? /^[A-HJ-NPR-Z0-9]{17}$/.test(vinNorm) : /^[A-Z0-9]{3,16}$/.test(vinNorm);
+      }
+    }
+    if (str('lotNumber') === null) notes.push('Lot number empty');
+    if (vinNorm === null) notes.push('VIN empty');
+    else if (!vinValid) notes.push('VIN not a valid VIN or legacy identifier');
+
+    const sdText = str('saleDate');
+    const saleDate = parseSaleDate(sdText);
+    if (saleDate === null && sdText !== null && sdText !== '0') notes.push(`Sale Date not YYYYMMDD: ${sdText.slice(0, 40)}`);
+    const stText = str('saleTime');
+    const saleTime = parseSaleTime(stText);
+    if (saleDate !== null && stText !== null && saleTime === null) notes.push(`Sale time not HHMM: ${stText.slice(0, 40)}`);
+    const tz = str('timeZone');
+    const offset = tzOffsetMinutes(tz, str('locationCountry'));
+    if (saleDate !== null && saleTime !== null && offset === null) notes.push(`Time Zone unknown: ${tz ?? '(empty)'}`);
+    const luText = str('lastUpdatedTime');
+    const updated = parseIsoUtc(luText);
+    if (updated === null && luText !== null) notes.push(`Last Updated Time not ISO 8601 UTC: ${luText.slice(0, 40)}`);
+    const cdText = str('createDateTime');
+    const created = parseDb2Timestamp(cdText);
+    if (created === null && cdText !== null) notes.push(`Create Date/Time not YYYY-MM-DD-HH.MM.SS: ${cdText.slice(0, 40)}`);
+    const amount = (r: ColumnRole, label: string): string | null => {
+      const v = parseAmount(str(r));
+      if (v === undefined) { notes.push(`${label} not a number`); return null; }
+      return v;
+    };
+    const integer = (r: ColumnRole, label: string): string | null => {
+      const v = parseInteger(str(r));
+      if (v === undefined) { notes.push(`${label} not a whole number`); return null; }
+      return v;
+    };
+    const computed: Record<string, string | null> = {
+      vin_normalized: vinNorm,
+      vin_valid: vinValid ? 't' : 'f',
+      yard_number: integer('yardNumber', 'Yard number'),
+      sale_date: saleDate,
+      sale_time_hhmm: saleTime === null ? null : String(saleTime),
+      auction_at: auctionAt(saleDate, saleTime, offset),
+      item_number: integer('itemNumber', 'Item#'),
+      year: integer('year', 'Year'),
+      has_keys: str('hasKeys')?.toUpperCase() ?? null,
+      odometer: amount('odometer', 'Odometer'),
+      est_retail_value: amount('estRetailValue', 'Est. Retail Value'),
+      repair_cost: amount('repairCost', 'Repair cost'),
+      cylinders: integer('cylinders', 'Cylinders'),
+      high_bid: amount('highBid', 'High Bid'),
+      source_created_at: created,
+      buy_it_now_price: amount('buyItNowPrice', 'Buy-It-Now Price'),
+      source_updated_at: updated,
+    };
+    computed.processing_error = notes.length === 0 ? null : notes.join('; ');
+
+    for (let c = 0; c < TYPED_COLUMNS.length; c++) {
+      const name = TYPED_COLUMNS[c]![0];
+      this.byte(9);
+      const src = this.textSources[c];
+      if (src !== undefined) {
+        const [a, b] = trimSpaces(s, this.starts[src]!, this.ends[src]!);
+        if (a === b) this.ascii('\\N');
+        else this.escaped(s, a, b);
+      } else if (name === 'vin_raw') {
+        if (vinRaw === null || vinRaw[0] === vinRaw[1]) this.ascii('\\N');
+        else this.escaped(s, vinRaw[0], vinRaw[1]);
+      } else {
+        const v = computed[name];
+        if (v === null || v === undefined) this.ascii('\\N');
+        else if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') this.text(v);
+        else this.ascii(v); // dates, numbers, booleans: ASCII without escapes
+      }
+    }
+  }
+
+  /** Bytes with COPY text-format escapes for backslash, tab, LF and CR. */
+  private escaped(src: Buffer, start: number, end: number): void {
+    this.ensure((end - start) * 2);
+    const o = this.out;
+    let n = this.len;
+    for (let i = start; i < end; i++) {
+      const b = src[i]!;
+      if (b === 92) { o[n++] = 92; o[n++] = 92; }
+      else if (b === 9) { o[n++] = 92; o[n++] = 116; }
+      else if (b === 10) { o[n++] = 92; o[n++] = 110; }
+      else if (b === 13) { o[n++] = 92; o[n++] = 114; }
+      else o[n++] = b;
+    }
+    this.len = n;
+  }
+
+  private text(v: string): void {
+    const b = Buffer.from(v, 'utf8');
+    this.escaped(b, 0, b.length);
+  }
+
+  private ascii(v: string): void {
+    this.ensure(v.length);
+    this.len += this.out.write(v, this.len, 'latin1');
+  }
+
+  private byte(b: number): void {
+    this.ensure(1);
+    this.out[this.len++] = b;
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.out.length) return;
+    this.flush();
+    if (n > this.out.length) this.out = Buffer.allocUnsafe(n + 65536);
+  }
+}
+
+/** Buffer.copy costs ~0.5 µs a call in Node 20; feed values are short, so copy them by hand. */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const n = end - start;
+  if (n > 64) return src.copy(dst, at, start, end);
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+  return n;
+}
+
+/** [start, end) without leading and trailing ASCII spaces (PostgreSQL's btrim default). */
+function trimSpaces(b: Buffer, start: number, end: number): [number, number] {
+  while (start < end && b[start] === 32) start++;
+  while (end > start && b[end - 1] === 32) end--;
+  return [start, end];
+}
+
+/** [start, end) without leading and trailing spaces, tabs, CR and LF (public.normalize_vin). */
+function trimVin(b: Buffer, start: number, end: number): [number, number] {
+  const ws = (c: number | undefined): boolean => c === 32 || c === 9 || c === 13 || c === 10;
+  while (start < end && ws(b[start])) start++;
+  while (end > start && ws(b[end - 1])) end--;
+  return [start, end];
+}

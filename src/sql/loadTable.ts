@@ -1,0 +1,25 @@
+import type pg from 'pg';
+import { TYPED_COLUMNS } from '../rowEncoder.js';
+
+/**
+ * The per-transaction temporary table the COPY fills, one line per record: parse errors with their
+ * columns, data rows with their payload, content address and typed staging values (RowEncoder).
+ * `row_no` is an identity column, so each record's position in the file is recorded as COPY reads
+ * it (row_number() over () would not follow file order); parse errors share the numbering.
+ */
+export const LOAD_TABLE = 'vinops_load';
+
+const COLUMNS: readonly (readonly [string, string])[] = [
+  ['line_no', 'bigint'], ['err', 'text'], ['raw_text', 'text'], ['raw_bytes', 'bytea'], ['raw_length', 'bigint'],
+  ['id_value', 'text'], ['hash', 'uuid'], ['vals_text', 'text'], ['vals', 'text[]'],
+  ...TYPED_COLUMNS,
+];
+
+export async function createLoadTable(client: pg.ClientBase): Promise<void> {
+  await client.query(`CREATE TEMP TABLE ${LOAD_TABLE} (
+    row_no integer GENERATED ALWAYS AS IDENTITY,
+    ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(',\n    ')}) ON COMMIT DROP`);
+}
+
+/** COPY of RowEncoder's output. */
+export const COPY_LOAD_SQL = `COPY ${LOAD_TABLE} (${COLUMNS.map(([name]) => name).join(', ')}) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')`;

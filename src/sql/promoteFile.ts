@@ -1,0 +1,156 @@
+import type pg from 'pg';
+import type { FileLayout } from '../header.js';
+import { TYPED_COLUMNS } from '../rowEncoder.js';
+import { LOAD_TABLE } from './loadTable.js';
+
+/**
+ * The set-based statements that move one loaded file from the temp table into raw, staging and audit.
+ * All run inside the caller's transaction, on the client that ran the COPY.
+ */
+
+/** Transaction-level advisory lock serialising the payload insert of concurrent loads. */
+const PAYLOAD_LOCK: readonly [number, number] = [0x76696e6f, 2];
+
+/** What raw.csv_files records about a file. */
+export interface FileRecord {
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly rowCount: number;
+  readonly recordCount: number;
+  readonly parseErrorCount: number;
+  readonly layout: FileLayout;
+  readonly lineEnding: 'LF' | 'CRLF' | 'mixed' | 'none';
+  readonly blankLines: number;
+  readonly vinEmptyRows: number;
+  readonly lotEmptyRows: number;
+  readonly windowStart: Date | null;
+  readonly fileMtime: Date;
+  readonly startedAt: Date;
+  readonly readMs: number;
+}
+
+/** Registers the file; returns its file_id, or null when the same bytes are registered already. */
+export async function registerFile(client: pg.ClientBase, f: FileRecord): Promise<string | null> {
+  const { rows } = await client.query<{ file_id: string }>(
+    `INSERT INTO raw.csv_files (path, sha256, bytes, row_count, record_count, parse_error_count, headers_jsonb,
+       payload_keys, id_key, header_variant, missing_columns, extra_columns, has_bom, line_ending, blank_lines,
+       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+     ON CONFLICT (sha256) DO NOTHING
+     RETURNING file_id`,
+    [f.path, f.sha256, f.bytes, f.rowCount, f.recordCount, f.parseErrorCount, JSON.stringify(f.layout.names),
+      f.layout.payloadKeys, f.layout.idKey, f.layout.variant, f.layout.missingColumns, f.layout.extraColumns,
+      f.layout.hasBom, f.lineEnding, f.blankLines, f.vinEmptyRows, f.lotEmptyRows, f.windowStart, f.fileMtime, f.startedAt, f.readMs],
+  );
+  return rows[0]?.file_id ?? null;
+}
+
+export async function findFileBySha256(client: pg.ClientBase, sha256: string): Promise<{ fileId: string; path: string } | undefined> {
+  const { rows } = await client.query<{ file_id: string; path: string }>('SELECT file_id, path FROM raw.csv_files WHERE sha256 = $1', [sha256]);
+  return rows[0] === undefined ? undefined : { fileId: rows[0].file_id, path: rows[0].path };
+}
+
+/** The loader's list of known payloads was wrong (they were deleted meanwhile): load again without it. */
+export class KnownPayloadMissingError extends Error {
+  override name = 'KnownPayloadMissingError';
+}
+
+/**
+ * Content addresses of the payloads of the most recently ingested file, 16 bytes each, which the
+ * next file mostly repeats; empty when that file has more than `maxRows` rows (memory stays bounded).
+ */
+export async function listRecentPayloads(client: pg.ClientBase, maxRows: number): Promise<Buffer> {
+  const { rows } = await client.query<{ hashes: Buffer | null }>(
+    `SELECT (SELECT string_agg(uuid_send(h), ''::bytea) FROM unnest(c.payload_hashes) h WHERE h IS NOT NULL) AS hashes
+       FROM raw.csv_files f JOIN raw.file_contents c USING (file_id)
+      WHERE f.row_count <= $1 ORDER BY f.ingested_at DESC LIMIT 1`, [maxRows]);
+  return rows[0]?.hashes ?? Buffer.alloc(0);
+}
+
+export interface PromoteCounts {
+  readonly rows: number;
+  readonly newPayloads: number;
+}
+
+/**
+ * Stores the payloads not seen before (with their typed staging rows), then one raw.file_rows row
+ * per data row, all from the load table.
+ */
+export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: boolean): Promise<PromoteCounts> {
+  // Temp tables are never auto-analyzed; without a row count the joins below plan as nested loops.
+  await client.query(`ANALYZE ${LOAD_TABLE} (row_no, hash)`);
+  // New payloads are found with an anti-join and inserted plainly (no per-row speculative insertion).
+  // Loads running at the same time take turns from here to their commit, so the anti-join of the
+  // second one sees what the first one inserted.
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...PAYLOAD_LOCK]);
+  const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
+    SELECT DISTINCT ON (l.hash) l.row_no FROM ${LOAD_TABLE} l
+     WHERE l.err IS NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
+     ORDER BY l.hash`);
+  const newPayloads = fresh.rowCount ?? 0;
+  if (newPayloads > 0) {
+    // A row sent by address only must point at a stored payload; the loader retries without the shortcut.
+    const { rows: missing } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM vinops_new n
+      JOIN ${LOAD_TABLE} l USING (row_no) WHERE l.vals_text IS NULL AND l.vals IS NULL`);
+    if (missing[0]!.n > 0) throw new KnownPayloadMissingError(`${missing[0]!.n} rows refer to payloads that are not stored`);
+    await client.query('ANALYZE vinops_new');
+    await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
+      SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+    const typed = TYPED_COLUMNS.map(([name]) => name).join(', ');
+    await client.query(`INSERT INTO staging.copart_typed (payload_hash, ${typed})
+      SELECT l.hash, ${typed} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+  }
+  const { rows } = await client.query<{ rows: number }>(`WITH ins AS (
+      INSERT INTO raw.file_contents (file_id, payload_hashes, id_values)
+      SELECT $1, array_agg(CASE WHEN err IS NULL THEN hash END ORDER BY row_no),
+             CASE WHEN $2 THEN array_agg(CASE WHEN err IS NULL THEN id_value END ORDER BY row_no) END
+        FROM ${LOAD_TABLE}
+      RETURNING payload_hashes)
+    SELECT (SELECT count(*) FROM unnest(ins.payload_hashes) h WHERE h IS NOT NULL)::int AS rows FROM ins`, [fileId, hasId]);
+  return { rows: rows[0]!.rows, newPayloads };
+}
+
+/** Final figures on the registry row, known only once the rows are in. */
+export async function completeFileRecord(client: pg.ClientBase, fileId: string, promoteMs: number, durationMs: number): Promise<void> {
+  await client.query(
+    'UPDATE raw.csv_files SET promote_ms = $2, duration_ms = $3, ingested_at = now() WHERE file_id = $1',
+    [fileId, promoteMs, durationMs],
+  );
+}
+
+/** One audit.etl_runs row per attempt, whatever its outcome. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly fileId: string | null;
+  readonly path: string;
+  readonly sha256: string | null;
+  readonly bytes: number | null;
+  readonly outcome: 'ingested' | 'duplicate' | 'rejected' | 'failed';
+  readonly reason: string | null;
+  readonly dataRows: number | null;
+  readonly parseErrors: number | null;
+  readonly startedAt: Date;
+  readonly durationMs: number;
+  readonly worker: string;
+}
+
+export async function recordRun(client: pg.ClientBase, r: RunRecord): Promise<void> {
+  await client.query(
+    `INSERT INTO audit.etl_runs (run_id, file_id, path, sha256, bytes, outcome, reason, data_rows,
+       parse_errors, started_at, duration_ms, worker)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [r.runId, r.fileId, r.path, r.sha256, r.bytes, r.outcome, r.reason, r.dataRows, r.parseErrors,
+      r.startedAt, r.durationMs, r.worker],
+  );
+}
+
+/** Moves the tolerant path's error rows from the temp table to audit.parse_errors. */
+export async function insertParseErrors(client: pg.ClientBase, runId: string, fileId: string | null, path: string): Promise<number> {
+  const { rowCount } = await client.query(
+    `INSERT INTO audit.parse_errors (run_id, file_id, path, line_no, record_no, error, raw_text, raw_bytes, raw_length)
+     SELECT $1, $2, $3, line_no, row_no, err, raw_text, raw_bytes, raw_length FROM ${LOAD_TABLE} WHERE err IS NOT NULL ORDER BY row_no`,
+    [runId, fileId, path],
+  );
+  return rowCount ?? 0;
+}

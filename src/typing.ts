@@ -1,0 +1,92 @@
+/**
+ * Typing rules for the feed's values (FEED.md). Pure functions from the trimmed text of a field to
+ * the text PostgreSQL reads for the typed column, or null when the value is empty or odd. Odd values
+ * never throw: the caller records a note in processing_error and keeps the row.
+ */
+
+/** UTC offset in minutes of the feed's time-zone abbreviations. */
+const TZ_OFFSETS: Readonly<Record<string, number>> = {
+  NDT: -150, NST: -210, ADT: -180, AST: -240, EDT: -240, EST: -300, CDT: -300, CST: -360,
+  MDT: -360, MST: -420, PDT: -420, PST: -480, AKDT: -480, AKST: -540, HDT: -540, HST: -600, UTC: 0, GMT: 0,
+};
+
+/**
+ * Offset of a zone abbreviation. AKST/AKDT on Canadian lots are the feed's label for Atlantic time
+ * (FEED.md: Nova Scotia yards), which does not follow DST there: -4 h.
+ */
+export function tzOffsetMinutes(tz: string | null, country: string | null): number | null {
+  if (tz === null) return null;
+  const key = tz.toUpperCase();
+  if ((key === 'AKST' || key === 'AKDT') && country !== null && /^(CAN|CA)$/i.test(country)) return -240;
+  return TZ_OFFSETS[key] ?? null;
+}
+
+function isLeap(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+/** y-m-d is a real calendar day between 1900 and 2199. */
+export function isRealDay(y: number, m: number, d: number): boolean {
+  if (y < 1900 || y > 2199 || m < 1 || m > 12 || d < 1) return false;
+  const days = m === 2 ? (isLeap(y) ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
+  return d <= days;
+}
+
+const YYYYMMDD = /^(\d{4})(\d{2})(\d{2})$/;
+/** Sale Date `20251017` -> `2025-10-17`; `0`, empty or impossible -> null. */
+export function parseSaleDate(v: string | null): string | null {
+  const m = v === null ? null : YYYYMMDD.exec(v);
+  if (m === null) return null;
+  return isRealDay(+m[1]!, +m[2]!, +m[3]!) ? `${m[1]}-${m[2]}-${m[3]}` : null;
+}
+
+/** Sale time `1200`, `700` (HHMM, not zero-padded) -> 1200, 700; anything else -> null. */
+export function parseSaleTime(v: string | null): number | null {
+  if (v === null || !/^\d{1,4}$/.test(v)) return null;
+  const n = +v;
+  return Math.floor(n / 100) < 24 && n % 100 < 60 ? n : null;
+}
+
+/** Sale Date + Sale time + zone -> the UTC instant as ISO 8601, or null. */
+export function auctionAt(saleDate: string | null, hhmm: number | null, offsetMinutes: number | null): string | null {
+  if (saleDate === null || hhmm === null || offsetMinutes === null) return null;
+  // Local wall time with its offset: PostgreSQL does the conversion to UTC when it reads the value.
+  const sign = offsetMinutes >= 0 ? '+' : '-';
+  const abs = Math.abs(offsetMinutes);
+  return `${saleDate} ${pad2(Math.floor(hhmm / 100))}:${pad2(hhmm % 100)}:00${sign}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$/;
+/** Last Updated Time `2025-10-14T07:01:00Z` -> the same text when it is a real instant, else null. */
+export function parseIsoUtc(v: string | null): string | null {
+  const m = v === null ? null : ISO_UTC.exec(v);
+  if (m === null) return null;
+  return isRealDay(+m[1]!, +m[2]!, +m[3]!) && +m[4]! < 24 && +m[5]! < 60 && +m[6]! < 60 ? v : null;
+}
+
+const DB2 = /^(\d{4})-(\d{2})-(\d{2})-(\d{2})\.(\d{2})\.(\d{2})(\.\d{1,6})?$/;
+/** Create Date/Time `2025-10-14-08.55.06.000795` (no zone) -> `2025-10-14 08:55:06.000795`, else null. */
+export function parseDb2Timestamp(v: string | null): string | null {
+  const m = v === null ? null : DB2.exec(v);
+  if (m === null) return null;
+  if (!isRealDay(+m[1]!, +m[2]!, +m[3]!) || +m[4]! >= 24 || +m[5]! >= 60 || +m[6]! >= 60) return null;
+  return `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}`;
+}
+
+const NUMBER = /^-?\d{1,15}(\.\d{1,6})?$/;
+/** Decimal text -> itself; `0`/`0.0` means unknown in this feed -> null; non-numeric -> undefined (odd). */
+export function parseAmount(v: string | null): string | null | undefined {
+  if (v === null) return null;
+  if (!NUMBER.test(v)) return undefined;
+  return Number(v) === 0 ? null : v;
+}
+
+/** Whole number text (Year, Yard number, Item#, Cylinders) -> itself; odd -> undefined. */
+export function parseInteger(v: string | null): string | null | undefined {
+  if (v === null) return null;
+  return /^-?\d{1,9}$/.test(v) ? String(Number(v)) : undefined;
+}
