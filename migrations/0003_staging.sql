@@ -10,55 +10,27 @@ CREATE TABLE staging.copart_typed (
   vin_normalized     text,                     -- normalize_vin(vin_raw)
   vin_valid          boolean NOT NULL,         -- is_valid_vin(vin_raw)
   yard_number        integer,
-  yard_name          text,
   sale_date          date,                     -- NULL when not scheduled (0)
-  sale_time_hhmm     integer,
-  time_zone          text,
+  sale_time_hhmm     integer,                  -- 1200, 700 (HHMM as in the file)
+  time_zone          text,                     -- EDT, CST, ... as in the file
   auction_at         timestamptz,              -- Sale Date + Sale time + Time Zone, in UTC
   item_number        integer,
-  vehicle_type       text,
+  vehicle_type       text,                     -- V, K, C, ...
   year               integer,
-  make               text,
-  model_group        text,
-  model_detail       text,
-  body_style         text,
-  color              text,
-  damage_description text,
-  secondary_damage   text,
-  title_state        text,
-  title_type         text,
-  has_keys           text,                     -- YES | NO | EXM, as in the file
-  lot_cond_code      text,
-  odometer           numeric,                  -- 0.0 -> NULL
-  odometer_brand     text,
+  has_keys           text,                     -- YES | NO | EXM
+  odometer           numeric,                  -- 0.0 -> NULL (unknown)
   est_retail_value   numeric,                  -- 0.0 -> NULL
   repair_cost        numeric,                  -- 0.0 -> NULL
-  engine             text,
-  drive              text,
-  transmission       text,
-  fuel_type          text,
-  cylinders          integer,
-  runs_drives        text,
-  sale_status        text,
-  high_bid           numeric,                  -- 0.0 (no bids yet) -> NULL
-  special_note       text,
-  location_city      text,
-  location_state     text,
-  location_zip       text,
-  location_country   text,
-  currency_code      text,
-  image_thumbnail    text,
-  image_url          text,
-  source_created_at  timestamp,                -- Create Date/Time (no zone in the feed)
-  grid_row           text,
-  make_offer_eligible text,
   buy_it_now_price   numeric,                  -- 0.0 -> NULL
-  trim_level         text,
+  high_bid           numeric,                  -- 0.0 (no bids yet) -> NULL
+  cylinders          integer,
+  sale_status        text,                     -- Pure Sale | On Minimum Bid | On Approval | other, as in the file
+  currency_code      text,
+  source_created_at  timestamp,                -- Create Date/Time (the feed states no zone)
   source_updated_at  timestamptz,              -- Last Updated Time: the last-write-wins clock
-  seller_name        text,
   processing_error   text                      -- why a present value was typed as NULL, '; '-separated
 );
-COMMENT ON TABLE staging.copart_typed IS 'Typed values, one row per distinct payload';
+COMMENT ON TABLE staging.copart_typed IS 'Typed keys, dates, money and codes, one row per distinct payload; descriptive text stays in raw';
 
 CREATE VIEW staging.copart_raw AS
 SELECT r.file_id, r.row_no, t.*

@@ -41,7 +41,11 @@ const CR = 13;
 
 /** Receives what the reader finds. `spans` holds (start, end, kind) triples into `buf`. */
 export interface RecordSink {
-  row(buf: Buffer, spans: readonly number[], lineNo: number, recordNo: number): void;
+  /**
+   * A data record: buf[start, end) without its line ending; `escapes`: read with `""` escapes (false:
+   * the no-escape reading that made a record with a value ending in a bare quote fit).
+   */
+  row(buf: Buffer, spans: readonly number[], lineNo: number, recordNo: number, start: number, end: number, escapes: boolean): void;
   error(lineNo: number, recordNo: number, message: string, raw: Buffer, rawLength: number): void;
 }
 
@@ -145,14 +149,14 @@ export class CsvRecordReader {
 
       const n1 = this.parse(buf, pos, contentEnd, true, this.spans);
       if (n1 === columns) {
-        this.acceptRow(sink, buf, this.spans, pos, contentEnd, eol, this.parseStrict, 1);
+        this.acceptRow(sink, buf, this.spans, pos, contentEnd, eol, this.parseStrict, 1, true);
         pos = next;
         continue;
       }
       const n2 = this.parse(buf, pos, contentEnd, false, this.alt);
       if (n2 === columns) {
         this.markNonStrict('bare quote', this.lineNo);
-        this.acceptRow(sink, buf, this.alt, pos, contentEnd, eol, false, 1);
+        this.acceptRow(sink, buf, this.alt, pos, contentEnd, eol, false, 1, false);
         pos = next;
         continue;
       }
@@ -213,7 +217,7 @@ export class CsvRecordReader {
         return;
       }
       if (outcome === 'row') {
-        this.acceptRow(sink, buf, this.spans, pos, recordEnd, recordEol, this.parseStrict, lines);
+        this.acceptRow(sink, buf, this.spans, pos, recordEnd, recordEol, this.parseStrict, lines, true);
         pos = recordNext;
         continue;
       }
@@ -225,7 +229,7 @@ export class CsvRecordReader {
   }
 
   private acceptRow(sink: RecordSink, buf: Buffer, spans: readonly number[], start: number, end: number,
-    eol: 'LF' | 'CRLF' | 'none', strict: boolean, lines: number): void {
+    eol: 'LF' | 'CRLF' | 'none', strict: boolean, lines: number, escapes: boolean): void {
     const lineNo = this.lineNo;
     this.lineNo += lines;
     if (eol === 'LF') this.lfRecords++;
@@ -241,7 +245,7 @@ export class CsvRecordReader {
     else if (eol !== 'none' && this.options.eol !== 'none' && eol !== this.options.eol) this.markNonStrict(`${eol} line ending in a ${this.options.eol} file`, lineNo);
     this.records++;
     this.rows++;
-    sink.row(buf, spans, lineNo, this.records);
+    sink.row(buf, spans, lineNo, this.records, start, end, escapes);
   }
 
   private recordError(sink: RecordSink, buf: Buffer, start: number, end: number, lineNo: number, message: string): void {

@@ -11,36 +11,24 @@ const QUOTE = 34;
 const UNIT_SEPARATOR = 0x1f;
 
 /**
- * The typed columns, in the order the encoder writes them and staging.copart_typed stores them
- * (after payload_hash). `kind` says how a value is produced.
+ * The typed columns, in the order staging.copart_typed stores them after payload_hash (a row literal
+ * of that table is what the encoder writes; test/ingestFile.test.ts checks the order). Keys, dates,
+ * money and codes only: descriptive text (make, model, damage…) stays in the raw payload, once.
  */
 export const TYPED_COLUMNS = [
   ['lot_external_id', 'text'], ['vin_raw', 'text'], ['vin_normalized', 'text'], ['vin_valid', 'boolean'],
-  ['yard_number', 'integer'], ['yard_name', 'text'], ['sale_date', 'date'], ['sale_time_hhmm', 'integer'],
-  ['time_zone', 'text'], ['auction_at', 'timestamptz'], ['item_number', 'integer'], ['vehicle_type', 'text'],
-  ['year', 'integer'], ['make', 'text'], ['model_group', 'text'], ['model_detail', 'text'], ['body_style', 'text'],
-  ['color', 'text'], ['damage_description', 'text'], ['secondary_damage', 'text'], ['title_state', 'text'],
-  ['title_type', 'text'], ['has_keys', 'text'], ['lot_cond_code', 'text'], ['odometer', 'numeric'],
-  ['odometer_brand', 'text'], ['est_retail_value', 'numeric'], ['repair_cost', 'numeric'], ['engine', 'text'],
-  ['drive', 'text'], ['transmission', 'text'], ['fuel_type', 'text'], ['cylinders', 'integer'],
-  ['runs_drives', 'text'], ['sale_status', 'text'], ['high_bid', 'numeric'], ['special_note', 'text'],
-  ['location_city', 'text'], ['location_state', 'text'], ['location_zip', 'text'], ['location_country', 'text'],
-  ['currency_code', 'text'], ['image_thumbnail', 'text'], ['image_url', 'text'], ['source_created_at', 'timestamp'],
-  ['grid_row', 'text'], ['make_offer_eligible', 'text'], ['buy_it_now_price', 'numeric'], ['trim_level', 'text'],
-  ['source_updated_at', 'timestamptz'], ['seller_name', 'text'], ['processing_error', 'text'],
+  ['yard_number', 'integer'], ['sale_date', 'date'], ['sale_time_hhmm', 'integer'], ['time_zone', 'text'],
+  ['auction_at', 'timestamptz'], ['item_number', 'integer'], ['vehicle_type', 'text'], ['year', 'integer'],
+  ['has_keys', 'text'], ['odometer', 'numeric'], ['est_retail_value', 'numeric'], ['repair_cost', 'numeric'],
+  ['buy_it_now_price', 'numeric'], ['high_bid', 'numeric'], ['cylinders', 'integer'], ['sale_status', 'text'],
+  ['currency_code', 'text'], ['source_created_at', 'timestamp'], ['source_updated_at', 'timestamptz'],
+  ['processing_error', 'text'],
 ] as const;
 
-/** Plain text columns: trimmed copy of a role's bytes, empty -> NULL. */
+/** Code-like text columns: trimmed copy of a role's bytes, empty -> NULL. */
 const TEXT_ROLES: Readonly<Partial<Record<(typeof TYPED_COLUMNS)[number][0], ColumnRole>>> = {
-  lot_external_id: 'lotNumber', yard_name: 'yardName', time_zone: 'timeZone', vehicle_type: 'vehicleType',
-  make: 'make', model_group: 'modelGroup', model_detail: 'modelDetail', body_style: 'bodyStyle', color: 'color',
-  damage_description: 'damageDescription', secondary_damage: 'secondaryDamage', title_state: 'titleState',
-  title_type: 'titleType', lot_cond_code: 'lotCondCode', odometer_brand: 'odometerBrand', engine: 'engine',
-  drive: 'drive', transmission: 'transmission', fuel_type: 'fuelType', runs_drives: 'runsDrives',
-  sale_status: 'saleStatus', special_note: 'specialNote', location_city: 'locationCity',
-  location_state: 'locationState', location_zip: 'locationZip', location_country: 'locationCountry',
-  currency_code: 'currencyCode', image_thumbnail: 'imageThumbnail', image_url: 'imageUrl', grid_row: 'gridRow',
-  make_offer_eligible: 'makeOfferEligible', trim_level: 'trim', seller_name: 'sellerName',
+  lot_external_id: 'lotNumber', time_zone: 'timeZone', vehicle_type: 'vehicleType', sale_status: 'saleStatus',
+  currency_code: 'currencyCode',
 };
 
 /** Counters the encoder keeps while it writes. */
@@ -63,6 +51,7 @@ export class RowEncoder implements RecordSink {
   private out: Buffer;
   private len = 0;
   private scratch = Buffer.allocUnsafe(64 * 1024);
+  private hashInput = Buffer.allocUnsafe(64 * 1024);
   private readonly valueIndexes: number[];
   private readonly role: Readonly<Partial<Record<ColumnRole, number>>>;
   private readonly textSources: ReadonlyArray<number | undefined>;
@@ -89,46 +78,50 @@ export class RowEncoder implements RecordSink {
     });
     this.prefixJoined = Buffer.from(`${layout.layoutHash}j`);
     this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
-    this.nullTail = '\t\\N'.repeat(4 + TYPED_COLUMNS.length);
-    this.knownTail = `\\N\t\\N${'\t\\N'.repeat(TYPED_COLUMNS.length)}\n`;
+    this.nullTail = '\t\\N'.repeat(5);
+    this.knownTail = '\\N\t\\N\t\\N\n';
     this.starts = new Array<number>(layout.columns).fill(0);
     this.ends = new Array<number>(layout.columns).fill(0);
   }
 
-  row(buf: Buffer, spans: readonly number[], lineNo: number): void {
-    // 1. Decode every field into scratch (quotes un-doubled), remembering where each value lies.
+  row(buf: Buffer, spans: readonly number[], lineNo: number, _recordNo: number, start: number, end: number, escapes: boolean): void {
+    const hasSeparator = buf.subarray(start, end).indexOf(UNIT_SEPARATOR) !== -1;
+    const md5 = this.contentAddress(buf, spans, start, end, escapes, hasSeparator);
+    const hash = md5.toString('hex');
+    const uuid = `${hash.slice(0, 8)}-${hash.slice(8, 12)}-${hash.slice(12, 16)}-${hash.slice(16, 20)}-${hash.slice(20)}`;
+    const idIndex = this.layout.idIndex;
+
+    // 1. Known payload: the address alone (the steady state). Empty VIN / Lot are counted on the raw
+    //    spans: a field is empty exactly when its inner bytes are.
+    if (this.known.has(md5)) {
+      this.counts.knownRows++;
+      this.countUnknowns(buf, (f) => spans[f * 3]!, (f) => spans[f * 3 + 1]!);
+      this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
+      if (idIndex === -1) this.ascii('\\N');
+      else this.field(buf, spans[idIndex * 3]!, spans[idIndex * 3 + 1]!, spans[idIndex * 3 + 2]! as FieldKind);
+      this.ascii(`\t${uuid}\t`);
+      this.ascii(this.knownTail);
+      if (this.len >= this.chunkBytes) this.flush();
+      return;
+    }
+
+    // 2. New payload: decode every field into scratch (quotes un-doubled), remembering where each lies.
     let total = 0;
     for (let i = 0; i < spans.length; i += 3) total += spans[i + 1]! - spans[i]!;
     if (this.scratch.length < total * 2 + 64) this.scratch = Buffer.allocUnsafe(total * 2 + 65536);
     const s = this.scratch;
     let p = 0;
-    const recordStart = spans[0]!;
-    const hasSeparator = buf.subarray(recordStart, spans[spans.length - 2]!).indexOf(UNIT_SEPARATOR) !== -1;
     for (let f = 0, i = 0; i < spans.length; f++, i += 3) {
-      const start = spans[i]!;
-      const end = spans[i + 1]!;
-      const kind = spans[i + 2]! as FieldKind;
       this.starts[f] = p;
-      const q = kind === FieldKind.Plain || kind === FieldKind.Verbatim ? -1 : buf.indexOf(QUOTE, start);
-      if (q === -1 || q >= end) {
-        p += copyBytes(buf, start, end, s, p);
-      } else {
-        // "" -> " (Escaped: all quotes are pairs; Decode: pairs and bare quotes)
-        for (let j = start; j < end; j++) {
-          const b = buf[j]!;
-          s[p++] = b;
-          if (b === QUOTE && j + 1 < end && buf[j + 1] === QUOTE) j++;
-        }
-      }
+      p += decodeInto(buf, spans[i]!, spans[i + 1]!, spans[i + 2]! as FieldKind, s, p);
       this.ends[f] = p;
     }
+    this.countUnknowns(s, (f) => this.starts[f]!, (f) => this.ends[f]!);
 
-    // 2. Payload text and content address: md5(layout hash, form, payload).
-    const hashStart = p;
-    p += copyBytes(hasSeparator ? this.prefixArray : this.prefixJoined, 0, this.prefixJoined.length, s, p);
+    // Payload: values joined by U+001F, or a text[] literal when a value holds U+001F itself.
     const payloadStart = p;
     if (hasSeparator) {
-      p += s.write('{', p, 'latin1');
+      s[p++] = 123; // {
       this.valueIndexes.forEach((f, k) => {
         if (k > 0) s[p++] = 44;
         s[p++] = QUOTE;
@@ -147,22 +140,12 @@ export class RowEncoder implements RecordSink {
         p += copyBytes(s, this.starts[idx[k]!]!, this.ends[idx[k]!]!, s, p);
       }
     }
-    const md5 = digest('md5', s.subarray(hashStart, p), 'buffer') as unknown as Buffer;
-    const hash = md5.toString('hex');
 
     // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, vals_text, vals, typed...
     this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
     if (this.layout.idIndex === -1) this.ascii('\\N');
     else this.escaped(s, this.starts[this.layout.idIndex]!, this.ends[this.layout.idIndex]!);
-    const uuid = `${hash.slice(0, 8)}-${hash.slice(8, 12)}-${hash.slice(12, 16)}-${hash.slice(16, 20)}-${hash.slice(20)}`;
     this.ascii(`\t${uuid}\t`);
-    this.countUnknowns(s);
-    if (this.known.has(md5)) {
-      this.counts.knownRows++;
-      this.ascii(this.knownTail);
-      if (this.len >= this.chunkBytes) this.flush();
-      return;
-    }
     if (hasSeparator) {
       this.ascii('\\N\t');
       this.escaped(s, payloadStart, p);
@@ -170,7 +153,7 @@ export class RowEncoder implements RecordSink {
       this.escaped(s, payloadStart, p);
       this.ascii('\t\\N');
     }
-    this.typed(s);
+    this.typed(s, uuid);
     this.byte(10);
     if (this.len >= this.chunkBytes) this.flush();
   }
@@ -192,21 +175,53 @@ export class RowEncoder implements RecordSink {
   }
 
   /** Counts rows with an empty VIN / Lot number (audit.v_unknown_rate). */
-  private countUnknowns(s: Buffer): void {
+  private countUnknowns(b: Buffer, startOf: (f: number) => number, endOf: (f: number) => number): void {
     const lot = this.role.lotNumber;
     const vin = this.role.vin;
     if (lot !== undefined) {
-      const [a, b] = trimSpaces(s, this.starts[lot]!, this.ends[lot]!);
-      if (a === b) this.counts.lotEmptyRows++;
+      const [x, y] = trimSpaces(b, startOf(lot), endOf(lot));
+      if (x === y) this.counts.lotEmptyRows++;
     }
     if (vin !== undefined) {
-      const [a, b] = trimVin(s, this.starts[vin]!, this.ends[vin]!);
-      if (a === b) this.counts.vinEmptyRows++;
+      const [x, y] = trimVin(b, startOf(vin), endOf(vin));
+      if (x === y) this.counts.vinEmptyRows++;
     }
   }
 
+  /**
+   * md5 over (layout hash, storage form, parse mode, the record's bytes without the Id cell's bytes,
+   * with the position of the cut). The same bytes read the same way always give the same values, so
+   * equal addresses mean equal values, and the Id cell, which shifts between downloads, is left out.
+   */
+  private contentAddress(buf: Buffer, spans: readonly number[], start: number, end: number, escapes: boolean, array: boolean): Buffer {
+    const idIndex = this.layout.idIndex;
+    const cutStart = idIndex === -1 ? end : spans[idIndex * 3]!;
+    const cutEnd = idIndex === -1 ? end : spans[idIndex * 3 + 1]!;
+    const need = 48 + (end - start);
+    if (this.hashInput.length < need) this.hashInput = Buffer.allocUnsafe(need + 65536);
+    const h = this.hashInput;
+    let p = copyBytes(array ? this.prefixArray : this.prefixJoined, 0, this.prefixJoined.length, h, 0);
+    h[p++] = escapes ? 1 : 2;
+    h.writeUInt32LE(cutStart - start, p);
+    p += 4;
+    p += buf.copy(h, p, start, cutStart);
+    p += buf.copy(h, p, cutEnd, end);
+    return digest('md5', h.subarray(0, p), 'buffer') as unknown as Buffer;
+  }
+
+  /** One field's value, decoded, COPY-escaped. */
+  private field(buf: Buffer, start: number, end: number, kind: FieldKind): void {
+    const q = kind === FieldKind.Plain || kind === FieldKind.Verbatim ? -1 : buf.indexOf(QUOTE, start);
+    if (q === -1 || q >= end) {
+      this.escaped(buf, start, end);
+      return;
+    }
+    const tmp = Buffer.allocUnsafe(end - start);
+    this.escaped(tmp, 0, decodeInto(buf, start, end, kind, tmp, 0));
+  }
+
   /** The typed columns of the current record (values decoded in s). */
-  private typed(s: Buffer): void {
+  private typed(s: Buffer, uuid: string): void {
     const notes: string[] = [];
     const str = (r: ColumnRole): string | null => {
       const f = this.role[r];
@@ -277,24 +292,51 @@ export class RowEncoder implements RecordSink {
     };
     computed.processing_error = notes.length === 0 ? null : notes.join('; ');
 
+    // One COPY field holding a staging.copart_typed row literal: (payload_hash,lot_external_id,...).
+    // PostgreSQL parses it (record_in) only for the payloads it has not stored yet.
+    this.byte(9);
+    this.ascii(`(${uuid}`);
     for (let c = 0; c < TYPED_COLUMNS.length; c++) {
       const name = TYPED_COLUMNS[c]![0];
-      this.byte(9);
+      this.byte(44);
       const src = this.textSources[c];
       if (src !== undefined) {
         const [a, b] = trimSpaces(s, this.starts[src]!, this.ends[src]!);
-        if (a === b) this.ascii('\\N');
-        else this.escaped(s, a, b);
+        if (a !== b) this.recordField(s, a, b);
       } else if (name === 'vin_raw') {
-        if (vinRaw === null || vinRaw[0] === vinRaw[1]) this.ascii('\\N');
-        else this.escaped(s, vinRaw[0], vinRaw[1]);
+        if (vinRaw !== null && vinRaw[0] !== vinRaw[1]) this.recordField(s, vinRaw[0], vinRaw[1]);
       } else {
         const v = computed[name];
-        if (v === null || v === undefined) this.ascii('\\N');
-        else if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') this.text(v);
-        else this.ascii(v); // dates, numbers, booleans: ASCII without escapes
+        if (v !== null && v !== undefined) {
+          const b = Buffer.from(v, 'utf8');
+          this.recordField(b, 0, b.length);
+        }
       }
     }
+    this.byte(41);
+  }
+
+
+  /**
+   * A quoted field of a row literal inside a COPY text field: `"` and `\\` escaped for record_in,
+   * then backslash, tab, LF and CR escaped for COPY. An absent field (nothing) is NULL.
+   */
+  private recordField(src: Buffer, start: number, end: number): void {
+    this.ensure((end - start) * 4 + 2);
+    const o = this.out;
+    let n = this.len;
+    o[n++] = QUOTE;
+    for (let i = start; i < end; i++) {
+      const b = src[i]!;
+      if (b === QUOTE) { o[n++] = QUOTE; o[n++] = QUOTE; }
+      else if (b === 92) { o[n++] = 92; o[n++] = 92; o[n++] = 92; o[n++] = 92; }
+      else if (b === 9) { o[n++] = 92; o[n++] = 116; }
+      else if (b === 10) { o[n++] = 92; o[n++] = 110; }
+      else if (b === 13) { o[n++] = 92; o[n++] = 114; }
+      else o[n++] = b;
+    }
+    o[n++] = QUOTE;
+    this.len = n;
   }
 
   /** Bytes with COPY text-format escapes for backslash, tab, LF and CR. */
@@ -333,6 +375,19 @@ export class RowEncoder implements RecordSink {
     this.flush();
     if (n > this.out.length) this.out = Buffer.allocUnsafe(n + 65536);
   }
+}
+
+/** Writes a field's value (quotes un-doubled where the reading had `""` escapes) at dst[at]; returns its length. */
+function decodeInto(buf: Buffer, start: number, end: number, kind: FieldKind, dst: Buffer, at: number): number {
+  const q = kind === FieldKind.Plain || kind === FieldKind.Verbatim ? -1 : buf.indexOf(QUOTE, start);
+  if (q === -1 || q >= end) return copyBytes(buf, start, end, dst, at);
+  let p = at;
+  for (let j = start; j < end; j++) {
+    const b = buf[j]!;
+    dst[p++] = b;
+    if (b === QUOTE && j + 1 < end && buf[j + 1] === QUOTE) j++;
+  }
+  return p - at;
 }
 
 /** Buffer.copy costs ~0.5 µs a call in Node 20; feed values are short, so copy them by hand. */

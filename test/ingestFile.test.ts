@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEADER_V2, HEADER_V4 } from '../src/feedColumns.js';
 import { writeFeedFile } from '../src/feedGenerator.js';
 import { ingestFile, type IngestResult } from '../src/ingestFile.js';
+import { TYPED_COLUMNS } from '../src/rowEncoder.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './helpers/testDatabase.js';
 
 const SAMPLES = new URL('../../shared/copart/samples/', import.meta.url).pathname;
@@ -265,13 +266,12 @@ describe('staging typing (FEED.md)', () => {
     expect(first.high_bid).toBe('2000.0');
     expect(first.has_keys).toBe('EXM');
     expect(first.source_updated_at.toISOString()).toBe('2025-03-27T13:12:54.000Z');
-    expect(first.engine).toBe('6.4L  8'); // two spaces kept
     expect(first.processing_error).toBeNull();
     // Nova Scotia lots say AKST: Atlantic time, UTC-4, the whole year.
     const ns = rows.filter((r) => r.time_zone === 'AKST');
     expect(ns).toHaveLength(3);
     for (const r of ns) {
-      expect(r.location_country).toBe('CAN');
+      expect(r.currency_code).toBe('CAD');
       const local = (r.sale_time_hhmm as number);
       expect(r.auction_at.getUTCHours() * 100 + r.auction_at.getUTCMinutes()).toBe(local + 400);
     }
@@ -282,6 +282,12 @@ describe('staging typing (FEED.md)', () => {
     // Legacy short identifiers are valid VINs.
     const legacy = rows.find((r) => r.lot_external_id === '31476171');
     expect([legacy.vin_raw, legacy.vin_valid]).toEqual(['44305R', true]);
+  });
+
+  it('writes row literals in the column order of staging.copart_typed', async () => {
+    const { rows } = await db.pool.query(`SELECT array_agg(attname::text ORDER BY attnum) AS cols FROM pg_attribute
+      WHERE attrelid = 'staging.copart_typed'::regclass AND attnum > 0 AND NOT attisdropped`);
+    expect(rows[0].cols).toEqual(['payload_hash', ...TYPED_COLUMNS.map(([name]) => name)]);
   });
 
   it('agrees with public.normalize_vin / is_valid_vin on every stored VIN', async () => {

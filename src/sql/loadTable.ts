@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { TYPED_COLUMNS } from '../rowEncoder.js';
 
 /**
  * The per-transaction temporary table the COPY fills, one line per record: parse errors with their
- * columns, data rows with their payload, content address and typed staging values (RowEncoder).
+ * columns, data rows with their content address and, unless the payload is known to be stored, its
+ * values and typed staging row (RowEncoder).
  * `row_no` is an identity column, so each record's position in the file is recorded as COPY reads
  * it (row_number() over () would not follow file order); parse errors share the numbering.
  */
@@ -12,7 +12,7 @@ export const LOAD_TABLE = 'vinops_load';
 const COLUMNS: readonly (readonly [string, string])[] = [
   ['line_no', 'bigint'], ['err', 'text'], ['raw_text', 'text'], ['raw_bytes', 'bytea'], ['raw_length', 'bigint'],
   ['id_value', 'text'], ['hash', 'uuid'], ['vals_text', 'text'], ['vals', 'text[]'],
-  ...TYPED_COLUMNS,
+  ['typed', 'text'], // a staging.copart_typed row literal, parsed only for new payloads
 ];
 
 export async function createLoadTable(client: pg.ClientBase): Promise<void> {

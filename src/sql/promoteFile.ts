@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { FileLayout } from '../header.js';
-import { TYPED_COLUMNS } from '../rowEncoder.js';
 import { LOAD_TABLE } from './loadTable.js';
 
 /**
@@ -92,14 +91,14 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   if (newPayloads > 0) {
     // A row sent by address only must point at a stored payload; the loader retries without the shortcut.
     const { rows: missing } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM vinops_new n
-      JOIN ${LOAD_TABLE} l USING (row_no) WHERE l.vals_text IS NULL AND l.vals IS NULL`);
+      JOIN ${LOAD_TABLE} l USING (row_no) WHERE l.typed IS NULL`);
     if (missing[0]!.n > 0) throw new KnownPayloadMissingError(`${missing[0]!.n} rows refer to payloads that are not stored`);
     await client.query('ANALYZE vinops_new');
     await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
       SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
-    const typed = TYPED_COLUMNS.map(([name]) => name).join(', ');
-    await client.query(`INSERT INTO staging.copart_typed (payload_hash, ${typed})
-      SELECT l.hash, ${typed} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+    // OFFSET 0: parse each row literal once, not once per column of the expansion.
+    await client.query(`INSERT INTO staging.copart_typed
+      SELECT (t.r).* FROM (SELECT l.typed::staging.copart_typed AS r FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no) OFFSET 0) t`);
   }
   const { rows } = await client.query<{ rows: number }>(`WITH ins AS (
       INSERT INTO raw.file_contents (file_id, payload_hashes, id_values)

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the ingest benchmark of issue #3, in one run on one database.
+ *
+ * Generates a realistic 154,000-row, 59-column feed file (src/feedGenerator.ts), its successor 15
+ * minutes later (first lot gone so every Id shifts, ~1 % of lots updated) and a later one carrying
+ * the feed's bare quotes, then reports for each:
+ *   - the floor: PostgreSQL's own `\copy` of the file into a plain 59-text-column table (psql when it
+ *     is installed, else the same COPY FROM STDIN through pg-copy-streams);
+ *   - `vinops-etl ingest` (a child process, as operators run it): seconds, rows/s, MB/s, peak RSS,
+ *     the ratio to the floor, and the database growth.
+ * BENCH_DATABASE_URL points it at a server; default: a throwaway embedded PostgreSQL (durable
+ * settings). BENCH_ROWS changes the row count.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import pino from 'pino';
+import { writeFeedFile } from '../dist/feedGenerator.js';
+import { startEmbeddedPostgres } from '../dist/embeddedPostgres.js';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 154_000);
+const root = new URL('..', import.meta.url).pathname;
+const work = await mkdtemp(join(tmpdir(), 'vinops-bench-'));
+const log = pino({ level: 'warn' });
+
+let cluster;
+let adminUrl = process.env.BENCH_DATABASE_URL;
+if (!adminUrl) {
+  cluster = await startEmbeddedPostgres({ dir: join(tmpdir(), `vinops-bench-pg-${process.pid}`), port: await freePort(), log, ephemeral: true });
+  adminUrl = cluster.url;
+}
+const dbName = `vinops_bench_${process.pid}`;
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${dbName}`);
+const url = withDatabase(adminUrl, dbName);
+const db = new pg.Client({ connectionString: url });
+await db.connect();
+const version = (await db.query('SHOW server_version')).rows[0].server_version;
+
+try {
+  console.log(`vinops-etl benchmark: ${ROWS} rows, PostgreSQL ${version}${cluster ? ' (embedded)' : ''}, node ${process.version}`);
+  const files = [
+    { label: 'first file (empty database)', path: join(work, '2025/10/17/1200.csv'), options: { rows: ROWS, generation: 0 } },
+    { label: 'successor, 15 min later', path: join(work, '2025/10/17/1215.csv'), options: { rows: ROWS, generation: 1 } },
+    { label: 'later file with bare quotes', path: join(work, '2025/10/17/1230.csv'), options: { rows: ROWS, generation: 2, bareQuotes: true } },
+  ];
+  for (const f of files) {
+    const t = performance.now();
+    const { bytes } = await writeFeedFile(f.path, f.options);
+    f.bytes = bytes;
+    console.log(`generated ${f.path} (${(bytes / 1e6).toFixed(1)} MB) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  // Schema first, so the first measured ingest does not include migrations.
+  run(['migrate']);
+  const results = [];
+  for (const f of files) {
+    const floor = await copyFloor(f.path);
+    const before = await dbSize();
+    const r = await ingest(f.path);
+    const growth = (await dbSize()) - before;
+    results.push({ ...f, floor, ...r, growth });
+  }
+  const first = results[0];
+  console.log('');
+  console.log('| file | \\copy floor s | ingest s | rows/s | MB/s | × floor | peak RSS MB | new payloads | DB growth MB | growth vs first |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    const floor = r.floor.seconds === null ? 'COPY refuses it' : r.floor.seconds.toFixed(2);
+    const ratio = r.floor.seconds === null ? '–' : (r.seconds / r.floor.seconds).toFixed(2);
+    console.log(`| ${r.label} | ${floor} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds)} | ${(r.bytes / 1e6 / r.seconds).toFixed(1)} | ${ratio} | ${(r.peakRssKb / 1024).toFixed(0)} | ${r.newPayloads} | ${(r.growth / 1048576).toFixed(1)} | ${(100 * r.growth / first.growth).toFixed(1)} % |`);
+  }
+  console.log('');
+  console.log('ingest s: wall time of `vinops-etl ingest` in a child process, start to exit (includes the process start);');
+  console.log('\\copy floor: the same file into a plain 59-text-column table; DB growth: pg_database_size after - before.');
+  for (const r of results) if (r.floor.error) console.log(`\\copy of "${r.label}": ${r.floor.error}`);
+} finally {
+  await db.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+  await admin.end();
+  await cluster?.stop();
+  await rm(work, { recursive: true, force: true });
+}
+
+/** `vinops-etl <args>` against the bench database, synchronously (set-up steps). */
+function run(args) {
+  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`vinops-etl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `vinops-etl ingest --json`, timed, with its peak RSS (VmHWM) sampled from /proc. */
+async function ingest(path) {
+  const t = performance.now();
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli.js', 'ingest', '--json', path], {
+    cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  let peakRssKb = 0;
+  const sample = setInterval(async () => {
+    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (m) peakRssKb = Math.max(peakRssKb, Number(m[1]));
+  }, 25);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  clearInterval(sample);
+  const seconds = (performance.now() - t) / 1000;
+  if (code !== 0) throw new Error(`ingest of ${path} exited ${code}: ${out}`);
+  const result = JSON.parse(out.trim().split('\n').pop());
+  if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
+  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb };
+}
+
+/** PostgreSQL's own \copy of the file into a plain table of 59 text columns: the floor. */
+async function copyFloor(path) {
+  const cols = Array.from({ length: 59 }, (_, i) => `c${i + 1} text`).join(', ');
+  await db.query(`DROP TABLE IF EXISTS bench_floor; CREATE TABLE bench_floor (${cols})`);
+  const t = performance.now();
+  const psql = spawnSync('psql', ['--version']).status === 0;
+  if (psql) {
+    const r = spawnSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy bench_floor from '${path}' with (format csv, header true)`], { encoding: 'utf8' });
+    if (r.status !== 0) return { seconds: null, error: r.stderr.split('\n')[0] };
+  } else {
+    try {
+      await pipeline(createReadStream(path), db.query(copyFrom('COPY bench_floor FROM STDIN WITH (FORMAT csv, HEADER true)')));
+    } catch (err) {
+      return { seconds: null, error: err.message };
+    }
+  }
+  const seconds = (performance.now() - t) / 1000;
+  await db.query('DROP TABLE bench_floor');
+  return { seconds };
+}
+
+async function dbSize() {
+  await db.query('CHECKPOINT').catch(() => undefined);
+  return Number((await db.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
+}
+
+function withDatabase(u, name) {
+  const x = new URL(u);
+  x.pathname = `/${name}`;
+  return x.toString();
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
