@@ -13,11 +13,11 @@ import { isUtf8 } from 'node:buffer';
  *   - A field starting with `"` is quoted. Inside it `""` is one quote; a `"` followed by `,` or the
  *     end of the record closes it; any other `"` is the feed's bare quote (`"125" SLEEPER CAB"`) and
  *     is kept as a literal character.
- *   - A record whose field count differs from the header is read again with no `""` escapes (a
- *     value ending in a bare quote); if that does not fit either, it is a parse error.
- *   - A line ending inside a quoted field continues on the next line; if the record then never
- *     closes (end of file, maxRecordBytes) or has the wrong field count, the first line alone is a
- *     parse error and reading resumes on the next line, so one stray quote costs one line.
+ *   - A line ending inside a quoted field continues on the next line (RFC 4180 first).
+ *   - A record whose field count differs from the header, or that never closes (end of file,
+ *     maxRecordBytes), is read again as its first line alone with no `""` escapes (a value ending in
+ *     a bare quote, `"12"",`); if that does not fit either, the first line alone is a parse error and
+ *     reading resumes on the next line, so one stray quote costs one line.
  *   - Empty lines are not records: they are counted (blankLines) and skipped.
  */
 
@@ -121,7 +121,8 @@ export class CsvRecordReader {
         continue;
       }
       if (nl === -1 && !final) {
-        if (buf.length - pos > maxRecordBytes) {
+        // A CR at the end may be the first half of a CRLF: it is not part of the record.
+        if (buf.length - pos - (buf[buf.length - 1] === CR ? 1 : 0) > maxRecordBytes) {
           this.recordError(sink, buf, pos, buf.length, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
           this.skipping = true;
           return;
@@ -153,14 +154,11 @@ export class CsvRecordReader {
         pos = next;
         continue;
       }
-      const n2 = this.parse(buf, pos, contentEnd, false, this.alt);
-      if (n2 === columns) {
-        this.markNonStrict('bare quote', this.lineNo);
-        this.acceptRow(sink, buf, this.alt, pos, contentEnd, eol, false, 1, false);
-        pos = next;
-        continue;
-      }
       if (n1 >= 0) {
+        if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, eol)) {
+          pos = next;
+          continue;
+        }
         this.recordError(sink, buf, pos, contentEnd, this.lineNo, `expected ${columns} fields, found ${n1}`);
         this.lineNo++;
         pos = next;
@@ -183,7 +181,7 @@ export class CsvRecordReader {
         }
         const nl2 = buf.indexOf(LF, scan + 1);
         if (nl2 === -1 && !final) {
-          if (buf.length - pos > maxRecordBytes) {
+          if (buf.length - pos - (buf[buf.length - 1] === CR ? 1 : 0) > maxRecordBytes) {
             outcome = 'error';
             message = `unterminated quoted field (record longer than ${maxRecordBytes} bytes)`;
           }
@@ -221,11 +219,24 @@ export class CsvRecordReader {
         pos = recordNext;
         continue;
       }
-      // Only the first line is the bad record; the next line starts a new one.
+      // RFC 4180 found no record here. The first line alone may still be one whose value ends in a bare
+      // quote (`"12"",`); if not, only the first line is the bad record and the next starts a new one.
+      if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, eol)) {
+        pos = next;
+        continue;
+      }
       this.recordError(sink, buf, pos, contentEnd, this.lineNo, message);
       this.lineNo++;
       pos = next;
     }
+  }
+
+  /** The line read without `""` escapes, accepted when that gives the header's field count. */
+  private acceptNoEscapeReading(sink: RecordSink, buf: Buffer, start: number, end: number, eol: 'LF' | 'CRLF' | 'none'): boolean {
+    if (this.parse(buf, start, end, false, this.alt) !== this.options.columns) return false;
+    this.markNonStrict('bare quote', this.lineNo);
+    this.acceptRow(sink, buf, this.alt, start, end, eol, false, 1, false);
+    return true;
   }
 
   private acceptRow(sink: RecordSink, buf: Buffer, spans: readonly number[], start: number, end: number,

@@ -253,7 +253,7 @@ export class RowEncoder implements RecordSink {
     const saleTime = parseSaleTime(stText);
     if (saleDate !== null && stText !== null && saleTime === null) notes.push(`Sale time not HHMM: ${stText.slice(0, 40)}`);
     const tz = str('timeZone');
-    const offset = tzOffsetMinutes(tz, str('locationCountry'));
+    const offset = tzOffsetMinutes(tz, str('locationCountry'), saleDate);
     if (saleDate !== null && saleTime !== null && offset === null) notes.push(`Time Zone unknown: ${tz ?? '(empty)'}`);
     const luText = str('lastUpdatedTime');
     const updated = parseIsoUtc(luText);

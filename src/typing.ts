@@ -11,14 +11,30 @@ const TZ_OFFSETS: Readonly<Record<string, number>> = {
 };
 
 /**
- * Offset of a zone abbreviation. AKST/AKDT on Canadian lots are the feed's label for Atlantic time
- * (FEED.md: Nova Scotia yards), which does not follow DST there: -4 h.
+ * Offset of a zone abbreviation on a sale date (YYYY-MM-DD). The Nova Scotia yards of the feed are
+ * labelled AKST whatever the season (shared/copart/samples/README.md), yet they sell on Atlantic
+ * local time, which keeps North American DST: so AKST/AKDT on a Canadian lot means AST (-4 h) or, from
+ * the second Sunday of March to the first Sunday of November, ADT (-3 h).
  */
-export function tzOffsetMinutes(tz: string | null, country: string | null): number | null {
+export function tzOffsetMinutes(tz: string | null, country: string | null, saleDate: string | null = null): number | null {
   if (tz === null) return null;
   const key = tz.toUpperCase();
-  if ((key === 'AKST' || key === 'AKDT') && country !== null && /^(CAN|CA)$/i.test(country)) return -240;
+  if ((key === 'AKST' || key === 'AKDT') && country !== null && /^(CAN|CA)$/i.test(country)) {
+    return saleDate !== null && inNorthAmericanDst(saleDate) ? -180 : -240;
+  }
   return TZ_OFFSETS[key] ?? null;
+}
+
+/** Whether a day (YYYY-MM-DD) is in daylight time under the US/Canada rule since 2007. */
+export function inNorthAmericanDst(day: string): boolean {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const nthSunday = (month: number, n: number): number => {
+    const firstDow = new Date(Date.UTC(y, month - 1, 1)).getUTCDay();
+    return 1 + ((7 - firstDow) % 7) + 7 * (n - 1);
+  };
+  if (m < 3 || m > 11) return false;
+  if (m > 3 && m < 11) return true;
+  return m === 3 ? d >= nthSunday(3, 2) : d < nthSunday(11, 1);
 }
 
 function isLeap(y: number): boolean {
@@ -47,7 +63,7 @@ export function parseSaleTime(v: string | null): number | null {
   return Math.floor(n / 100) < 24 && n % 100 < 60 ? n : null;
 }
 
-/** Sale Date + Sale time + zone -> the UTC instant as ISO 8601, or null. */
+/** Sale Date + Sale time + zone offset -> `YYYY-MM-DD HH:MM:00±HH:MM` (local time with its offset, which PostgreSQL turns into the UTC instant), or null. */
 export function auctionAt(saleDate: string | null, hhmm: number | null, offsetMinutes: number | null): string | null {
   if (saleDate === null || hhmm === null || offsetMinutes === null) return null;
   // Local wall time with its offset: PostgreSQL does the conversion to UTC when it reads the value.

@@ -7,6 +7,7 @@ import { HEADER_V2, HEADER_V4 } from '../src/feedColumns.js';
 import { writeFeedFile } from '../src/feedGenerator.js';
 import { ingestFile, type IngestResult } from '../src/ingestFile.js';
 import { TYPED_COLUMNS } from '../src/rowEncoder.js';
+import { inNorthAmericanDst } from '../src/typing.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './helpers/testDatabase.js';
 
 const SAMPLES = new URL('../../shared/copart/samples/', import.meta.url).pathname;
@@ -267,13 +268,14 @@ describe('staging typing (FEED.md)', () => {
     expect(first.has_keys).toBe('EXM');
     expect(first.source_updated_at.toISOString()).toBe('2025-03-27T13:12:54.000Z');
     expect(first.processing_error).toBeNull();
-    // Nova Scotia lots say AKST: Atlantic time, UTC-4, the whole year.
+    // Nova Scotia lots say AKST whatever the season: Atlantic local time, UTC-4, UTC-3 in summer.
     const ns = rows.filter((r) => r.time_zone === 'AKST');
     expect(ns).toHaveLength(3);
     for (const r of ns) {
       expect(r.currency_code).toBe('CAD');
-      const local = (r.sale_time_hhmm as number);
-      expect(r.auction_at.getUTCHours() * 100 + r.auction_at.getUTCMinutes()).toBe(local + 400);
+      const day = (r.sale_date as Date).toISOString().slice(0, 10);
+      const utcHour = (r.sale_time_hhmm as number) / 100 + (inNorthAmericanDst(day) ? 3 : 4);
+      expect(r.auction_at.toISOString()).toBe(`${day}T${String(utcHour).padStart(2, '0')}:00:00.000Z`);
     }
     // Unscheduled: Sale Date 0 -> no sale date, no auction time, no error note.
     const unscheduled = rows.filter((r) => r.sale_date === null);
