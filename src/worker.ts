@@ -92,7 +92,9 @@ export class Worker {
   }
 
   private async process(file: QueuedFile): Promise<void> {
-    const log = this.log.child({ path: file.path, queue_id: file.queueId, attempt: file.attempts });
+    // ingestFile adds path and run_id to its own lines; the worker's lines carry the path themselves.
+    const ingestLog = this.log.child({ queue_id: file.queueId, attempt: file.attempts });
+    const log = ingestLog.child({ path: file.path });
     this.current = file;
     const heartbeat = setInterval(() => {
       renewClaim(this.pool, file.queueId, this.name).then(
@@ -102,7 +104,7 @@ export class Worker {
     }, Math.max(1000, Math.floor(this.options.claimTimeoutMs / 4)));
     heartbeat.unref();
     try {
-      const result = await ingestFile({ pool: this.pool, log, maxRecordBytes: this.options.maxRecordBytes, worker: this.name }, file.path, { signal: this.abort.signal });
+      const result = await ingestFile({ pool: this.pool, log: ingestLog, maxRecordBytes: this.options.maxRecordBytes, worker: this.name }, file.path, { signal: this.abort.signal });
       await completeFile(this.pool, file.queueId, this.name, {
         state: result.outcome, fileId: result.fileId, runId: result.runId, error: result.outcome === 'rejected' ? result.reason : null,
       });
