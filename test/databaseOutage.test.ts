@@ -1,0 +1,81 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { runDaemon } from '../src/daemon.js';
+import { startEmbeddedPostgres } from '../src/embeddedPostgres.js';
+import { writeFeedFile } from '../src/feedGenerator.js';
+import { silentLog } from './helpers/testDatabase.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// Its own PostgreSQL (not the shared test server), stopped and started under a running daemon.
+describe('daemon: the database goes away and comes back', () => {
+  it('stays up, retries, and ingests what arrived meanwhile exactly once', async () => {
+    const dir = join(tmpdir(), `vinops-outage-pg-${process.pid}-${Date.now()}`);
+    const port = await freePort();
+    const start = (): ReturnType<typeof startEmbeddedPostgres> =>
+      startEmbeddedPostgres({ dir, port, log: silentLog, postgresFlags: ['-c', 'fsync=off'] });
+    let cluster = await start();
+    const raw = await mkdtemp(join(tmpdir(), 'vinops-outage-raw-'));
+    const config = loadConfig({ env: { DATABASE_URL: cluster.url, VINOPS_RAW_DIR: raw, VINOPS_SETTLE_MS: '200', VINOPS_RESCAN_INTERVAL_MS: '1000' } });
+    const stop = new AbortController();
+    const daemon = runDaemon(config, silentLog, { signal: stop.signal });
+    const count = async (): Promise<number | undefined> => {
+      const c = new pg.Client({ connectionString: cluster.url });
+      await c.connect();
+      try {
+        const { rows } = await c.query(`SELECT count(*)::int AS n FROM raw.file_queue WHERE state = 'ingested'`);
+        return rows[0].n as number;
+      } finally {
+        await c.end();
+      }
+    };
+    try {
+      const first = join(raw, '2025/10/21/1200.csv');
+      await mkdir(dirname(first), { recursive: true });
+      await writeFeedFile(first, { rows: 100, seed: 1 });
+      await waitFor('the first file', async () => ((await count()) === 1 ? true : undefined));
+
+      await cluster.stop(); // the database goes away
+      const second = join(raw, '2025/10/21/1215.csv');
+      await writeFeedFile(second, { rows: 120, seed: 2 });
+      await new Promise((r) => setTimeout(r, 2500)); // the daemon meets the outage (claims, re-scans)
+
+      cluster = await start(); // and comes back on the same port
+      await waitFor('the file that arrived during the outage', async () => ((await count()) === 2 ? true : undefined), 90_000);
+      const c = new pg.Client({ connectionString: cluster.url });
+      await c.connect();
+      const { rows } = await c.query(`SELECT path, row_count FROM raw.csv_files ORDER BY path`);
+      await c.end();
+      expect(rows).toEqual([{ path: first, row_count: 100 }, { path: second, row_count: 120 }]);
+    } finally {
+      stop.abort();
+      await daemon;
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
