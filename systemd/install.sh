@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Installs or upgrades vinops-etl as a systemd service. Run as root from a checkout:
+#
+#   sudo ./systemd/install.sh
+#
+# Idempotent: running it again rebuilds /opt/vinops-etl from the checkout (an upgrade), re-installs
+# the unit and the CLI wrapper, and never overwrites /etc/vinops-etl/config.json or
+# /etc/vinops-etl/env. It does not enable, start or restart the service; it prints what to do next.
+#
+#   /opt/vinops-etl                    the package: dist/, migrations/, node_modules/ (root-owned)
+#   /etc/vinops-etl/config.json        configuration (root:vinops-etl 640), from config/vinops-etl.example.json
+#   /etc/vinops-etl/env                DATABASE_URL and overrides (root:root 600), from systemd/vinops-etl.env.example
+#   /etc/systemd/system/vinops-etl.service
+#   /usr/local/bin/vinops-etl          CLI wrapper: runs a command as the service does (user, env, config)
+#   /var/lib/vinops-etl                state directory (vinops-etl:vinops-etl 750)
+#
+# Needs: Node.js >= 20.19 and npm on PATH, network access to the npm registry (npm ci), systemd.
+# See docs/operations.md.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PREFIX=/opt/vinops-etl
+CONF_DIR=/etc/vinops-etl
+STATE_DIR=/var/lib/vinops-etl
+RAW_DIR=/var/data/vinops/raw/copart
+UNIT=vinops-etl.service
+UNIT_DIR=/etc/systemd/system
+DROPIN_DIR=$UNIT_DIR/$UNIT.d
+NODE_DROPIN=$DROPIN_DIR/10-node-path.conf
+WRAPPER=/usr/local/bin/vinops-etl
+SVC_USER=vinops-etl
+SVC_GROUP=vinops-etl
+UNIT_NODE=/usr/bin/node   # the node path written in systemd/vinops-etl.service
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+for f in package.json package-lock.json tsconfig.json src migrations config/vinops-etl.example.json \
+         systemd/vinops-etl.service systemd/vinops-etl.env.example; do
+  [ -e "$SRC/$f" ] || die "$SRC/$f is missing: run this script from a vinops-etl checkout"
+done
+
+# --- Node.js ----------------------------------------------------------------------------------
+# Prefer /usr/bin/node (the path in the unit); otherwise the node on PATH, via a unit drop-in.
+if [ -x "$UNIT_NODE" ]; then
+  NODE=$UNIT_NODE
+else
+  NODE=$(command -v node || true)
+  [ -n "$NODE" ] || die "node not found: install Node.js >= 20.19 (distribution or NodeSource packages put it in $UNIT_NODE)"
+fi
+case "$NODE" in
+  /root/*|/home/*|/run/user/*)
+    die "node is at $NODE, which the service cannot see (ProtectHome=yes): install a system-wide Node.js >= 20.19, e.g. in $UNIT_NODE" ;;
+esac
+"$NODE" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || die "$NODE is Node.js $("$NODE" --version); vinops-etl needs >= 20.19"
+command -v npm >/dev/null || die "npm not found on PATH"
+log "Node.js $("$NODE" --version) at $NODE, npm $(npm --version)"
+
+# --- System user ------------------------------------------------------------------------------
+NOLOGIN=/usr/sbin/nologin
+[ -x "$NOLOGIN" ] || NOLOGIN=/sbin/nologin
+if ! getent group "$SVC_GROUP" >/dev/null; then
+  log "creating system group $SVC_GROUP"
+  groupadd --system "$SVC_GROUP"
+fi
+if ! getent passwd "$SVC_USER" >/dev/null; then
+  log "creating system user $SVC_USER"
+  useradd --system --gid "$SVC_GROUP" --home-dir "$STATE_DIR" --no-create-home \
+    --shell "$NOLOGIN" --comment "vinops-etl daemon" "$SVC_USER"
+else
+  log "system user $SVC_USER exists"
+fi
+
+# --- Build into a staging directory, then swap it in ---------------------------------------------
+# The running daemon keeps its already loaded code until it is restarted; the swap itself is two
+# renames on one file system.
+install -d -m 755 "$(dirname "$PREFIX")"
+STAGE=$(mktemp -d "$PREFIX.new.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+log "building in $STAGE"
+for f in package.json package-lock.json tsconfig.json README.md src migrations config docs; do
+  if [ -e "$SRC/$f" ]; then cp -R "$SRC/$f" "$STAGE/"; fi
+done
+(
+  cd "$STAGE"
+  npm ci --no-audit --no-fund
+  npm run build
+  npm prune --omit=dev --no-audit --no-fund
+)
+[ -f "$STAGE/dist/cli.js" ] || die "the build produced no dist/cli.js"
+chmod 755 "$STAGE/dist/cli.js"
+chown -R root:root "$STAGE"
+chmod -R u=rwX,go=rX "$STAGE"          # readable by the service user, writable only by root
+"$NODE" "$STAGE/dist/cli.js" help >/dev/null || die "the built CLI does not run: $NODE $STAGE/dist/cli.js help"
+
+if [ -e "$PREFIX" ]; then
+  OLD="$PREFIX.old.$$"
+  mv "$PREFIX" "$OLD"
+  mv "$STAGE" "$PREFIX"
+  rm -rf "$OLD"
+  log "upgraded $PREFIX"
+else
+  mv "$STAGE" "$PREFIX"
+  log "installed $PREFIX"
+fi
+trap - EXIT
+
+# --- Configuration ----------------------------------------------------------------------------
+install -d -m 750 -o root -g "$SVC_GROUP" "$CONF_DIR"
+if [ -e "$CONF_DIR/config.json" ]; then
+  log "kept $CONF_DIR/config.json"
+else
+  install -m 640 -o root -g "$SVC_GROUP" "$SRC/config/vinops-etl.example.json" "$CONF_DIR/config.json"
+  log "created $CONF_DIR/config.json from config/vinops-etl.example.json"
+fi
+if [ -e "$CONF_DIR/env" ]; then
+  chown root:root "$CONF_DIR/env"
+  chmod 600 "$CONF_DIR/env"
+  log "kept $CONF_DIR/env (mode 600, root:root)"
+else
+  install -m 600 -o root -g root "$SRC/systemd/vinops-etl.env.example" "$CONF_DIR/env"
+  log "created $CONF_DIR/env from systemd/vinops-etl.env.example"
+fi
+if grep -q '^DATABASE_URL=.*CHANGE_ME' "$CONF_DIR/env"; then
+  warn "$CONF_DIR/env still has the placeholder DATABASE_URL: set the real one before starting"
+fi
+
+# The configuration file is strict (an unknown key is fatal at start): check it against the newly
+# installed code now, as the service user, without the environment file.
+if command -v runuser >/dev/null; then
+  if ! (cd / && runuser -u "$SVC_USER" -- "$NODE" --input-type=module -e "
+      const { loadConfig } = await import('$PREFIX/dist/config.js');
+      loadConfig({ file: '$CONF_DIR/config.json', env: {} });"); then
+    warn "$CONF_DIR/config.json does not pass the new version's checks (message above): fix it before restarting"
+  fi
+fi
+
+# --- State directory (systemd's StateDirectory= creates it too; the CLI wrapper runs in it) -----
+install -d -m 750 -o "$SVC_USER" -g "$SVC_GROUP" "$STATE_DIR"
+
+# --- Unit -------------------------------------------------------------------------------------
+install -m 644 "$SRC/systemd/vinops-etl.service" "$UNIT_DIR/$UNIT"
+log "installed $UNIT_DIR/$UNIT"
+if [ "$NODE" != "$UNIT_NODE" ]; then
+  install -d -m 755 "$DROPIN_DIR"
+  cat >"$NODE_DROPIN" <<EOF
+# Written by vinops-etl systemd/install.sh: Node.js is at $NODE, not $UNIT_NODE.
+[Service]
+ExecStart=
+ExecStart=$NODE --max-semi-space-size=4 $PREFIX/dist/cli.js run --config $CONF_DIR/config.json
+EOF
+  chmod 644 "$NODE_DROPIN"
+  log "node is not at $UNIT_NODE: wrote $NODE_DROPIN"
+elif [ -e "$NODE_DROPIN" ]; then
+  rm -f "$NODE_DROPIN"
+  rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
+  log "removed $NODE_DROPIN (node is at $UNIT_NODE now)"
+fi
+
+# --- CLI wrapper ------------------------------------------------------------------------------
+# Runs a command in a transient systemd service with the daemon's user, environment file and
+# configuration, so DATABASE_URL never has to be copied into a shell.
+cat >"$WRAPPER" <<EOF
+#!/usr/bin/env bash
+# Written by vinops-etl systemd/install.sh. Runs the vinops-etl CLI the way the service runs the
+# daemon: as user $SVC_USER, with $CONF_DIR/env and $CONF_DIR/config.json. Run it as root:
+#   sudo vinops-etl status
+#   sudo vinops-etl ingest $RAW_DIR/2025/01/31/1215.csv
+set -euo pipefail
+if [ "\$(id -u)" -ne 0 ]; then
+  echo "vinops-etl: run it as root (sudo vinops-etl ...); it reads $CONF_DIR/env" >&2
+  exit 1
+fi
+[ -d /run/systemd/system ] || { echo "vinops-etl: systemd is not running" >&2; exit 1; }
+args=("\${1:-help}")
+shift || true
+# The command runs in $STATE_DIR: make relative paths of existing files absolute.
+for a in "\$@"; do
+  if [[ \$a != -* && \$a != /* && -e \$a ]]; then a="\$PWD/\$a"; fi
+  args+=("\$a")
+done
+exec systemd-run --quiet --collect --wait --pipe \\
+  --uid=$SVC_USER --gid=$SVC_GROUP \\
+  --working-directory=$STATE_DIR \\
+  --property=EnvironmentFile=$CONF_DIR/env \\
+  --property=UMask=0027 \\
+  $NODE --max-semi-space-size=4 $PREFIX/dist/cli.js --config $CONF_DIR/config.json "\${args[@]}"
+EOF
+chmod 755 "$WRAPPER"
+log "installed $WRAPPER"
+
+# --- Raw tree ---------------------------------------------------------------------------------
+if [ ! -d "$RAW_DIR" ]; then
+  warn "$RAW_DIR does not exist: the service fails to start (226/NAMESPACE) until it does"
+elif command -v runuser >/dev/null && ! runuser -u "$SVC_USER" -- test -r "$RAW_DIR" -a -x "$RAW_DIR"; then
+  warn "$SVC_USER cannot read $RAW_DIR: grant read access (group or ACL, see docs/operations.md)"
+fi
+
+# --- systemd ----------------------------------------------------------------------------------
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  log "systemctl daemon-reload done"
+  if systemctl is-active --quiet "$UNIT"; then
+    log "the service is running the previous version: systemctl restart $UNIT"
+  else
+    log "next: edit $CONF_DIR/env (DATABASE_URL) and $CONF_DIR/config.json, then: systemctl enable --now $UNIT"
+  fi
+else
+  warn "systemd is not running here: skipped systemctl daemon-reload"
+fi
