@@ -10,7 +10,7 @@ import { TYPED_COLUMNS } from '../src/rowEncoder.js';
 import { inNorthAmericanDst } from '../src/typing.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './helpers/testDatabase.js';
 
-const SAMPLES = new URL('../../shared/copart/samples/', import.meta.url).pathname;
+const SAMPLES = new URL('./fixtures/', import.meta.url).pathname;
 
 let db: TestDatabase;
 let dir: string;
