@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -172,6 +173,44 @@ describe('daemon: discovery and queue', () => {
       expect(failed.attempts).toBe(3);
       expect(failed.last_error).toMatch(/ENOENT/);
       await waitFor('the good file', async () => (await ingestedRows(path)).length === 1);
+    } finally {
+      await stop();
+    }
+  });
+});
+
+describe('daemon: claims and bursts', () => {
+  it('takes over a claim whose worker died (heartbeat older than claimTimeoutMs)', async () => {
+    const raw = await newRawDir();
+    const path = dayPath(raw, '2025-10-17', '1400');
+    await feed(path, 40, 12);
+    // A claim left by a dead worker: running, its heartbeat long gone.
+    await db.pool.query(`INSERT INTO raw.file_queue (path, size, mtime, state, attempts, locked_by, heartbeat_at)
+      SELECT $1, size, mtime, 'running', 1, 'gone-host:1:1', now() - interval '1 hour'
+        FROM (SELECT $2::bigint AS size, to_timestamp(floor($3::float8) / 1000) AS mtime) v`,
+      [path, statSync(path).size, statSync(path).mtimeMs]);
+    const stop = startInProcess(raw, { VINOPS_CLAIM_TIMEOUT_MS: '5000' });
+    try {
+      const q = await waitFor('the taken-over file', allDone(raw, 1));
+      expect(q[0]!.path).toBe(path);
+      const { rows } = await db.pool.query('SELECT attempts, locked_by FROM raw.file_queue WHERE path = $1', [path]);
+      expect(rows[0]).toEqual({ attempts: 2, locked_by: null });
+      expect(await ingestedRows(path)).toEqual([40]);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('works through a burst of 200 files', async () => {
+    const raw = await newRawDir();
+    const files = Array.from({ length: 200 }, (_, i) => dayPath(raw, `2025-11-${String(1 + Math.floor(i / 96)).padStart(2, '0')}`,
+      `${String(Math.floor((i % 96) / 4)).padStart(2, '0')}${String((i % 4) * 15).padStart(2, '0')}`));
+    await Promise.all(files.map((f, i) => feed(f, 5, 1000 + i)));
+    const stop = startInProcess(raw, { VINOPS_WORKERS: '2' });
+    try {
+      await waitFor('200 files', allDone(raw, 200), 120_000);
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n, sum(row_count)::int AS rows FROM raw.csv_files WHERE path LIKE $1`, [`${raw}/%`]);
+      expect(rows[0]).toEqual({ n: 200, rows: 1000 });
     } finally {
       await stop();
     }

@@ -78,4 +78,38 @@ describe('daemon: the database goes away and comes back', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('waits for a database that is not there at start, then migrates and works', async () => {
+    const dir = join(tmpdir(), `vinops-late-pg-${process.pid}-${Date.now()}`);
+    const port = await freePort();
+    const raw = await mkdtemp(join(tmpdir(), 'vinops-late-raw-'));
+    const file = join(raw, '2025/10/22/1200.csv');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFeedFile(file, { rows: 80, seed: 3 });
+    // The URL the cluster will have once it runs (embedded clusters use this user and password).
+    const url = `postgresql://vinops:vinops@127.0.0.1:${port}/postgres`;
+    const config = loadConfig({ env: { DATABASE_URL: url, VINOPS_RAW_DIR: raw, VINOPS_SETTLE_MS: '200', VINOPS_RESCAN_INTERVAL_MS: '1000' } });
+    const stop = new AbortController();
+    const daemon = runDaemon(config, silentLog, { signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 1500)); // the daemon fails to connect and keeps retrying
+    const cluster = await startEmbeddedPostgres({ dir, port, log: silentLog, postgresFlags: ['-c', 'fsync=off'] });
+    try {
+      expect(cluster.url).toBe(url);
+      await waitFor('the file', async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        try {
+          const { rows } = await c.query(`SELECT row_count FROM raw.csv_files WHERE path = $1`, [file]);
+          return rows[0]?.row_count === 80 ? true : undefined;
+        } finally {
+          await c.end();
+        }
+      }, 90_000);
+    } finally {
+      stop.abort();
+      await daemon;
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
