@@ -26,6 +26,7 @@ CREATE TABLE raw.csv_files (
   has_bom           boolean     NOT NULL DEFAULT false,
   line_ending       text        NOT NULL DEFAULT 'LF' CHECK (line_ending IN ('LF', 'CRLF', 'mixed', 'none')),
   blank_lines       integer     NOT NULL DEFAULT 0,                  -- empty lines skipped (not records)
+  first_irregularity text,                                           -- first thing a strict RFC 4180 reader would read differently, e.g. 'line 550: bare quote'
   vin_empty_rows    integer     NOT NULL DEFAULT 0,
   lot_empty_rows    integer     NOT NULL DEFAULT 0,
   window_start      timestamptz,                                     -- from a .../YYYY/MM/DD/HHmm.csv path (UTC)

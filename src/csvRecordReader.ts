@@ -1,14 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 
 /**
- * A streaming, byte-level CSV record reader for the Copart feed, used two ways:
- *   - as the validator beside PostgreSQL's COPY (fast path): it reports whether every record is one
- *     that PostgreSQL's CSV parser reads exactly as RFC 4180 does (`strict`), so that a file with a
- *     bare quote is never silently mis-read by COPY;
- *   - as the tolerant parser (fallback path): it hands each record's fields, or a parse error with
- *     the line number and the raw bytes, to a sink.
+ * A streaming, byte-level CSV record reader for the Copart feed. It hands each record's fields, or a parse error with the line number and the raw bytes, to a sink
+ * (RowEncoder), and noting the first record a strict RFC 4180 reader would read differently
+ * (`nonStrict`: bare quotes, empty lines, mixed line endings).
  *
- * Rules (docs/parsing.md):
+ * Rules:
  *   - Records end at LF or CRLF outside a quoted field; a line break inside quotes is data.
  *   - A field starting with `"` is quoted. Inside it `""` is one quote; a `"` followed by `,` or the
  *     end of the record closes it; any other `"` is the feed's bare quote (`"125" SLEEPER CAB"`) and
@@ -62,7 +59,10 @@ export interface RecordReaderOptions {
   readonly checkEncoding: boolean;
 }
 
-/** Why a file is not for the fast path: the first record PostgreSQL would read differently. */
+/**
+ * The first record a strict RFC 4180 reader (PostgreSQL's COPY among them) would not read as this
+ * reader does: recorded on the file (raw.csv_files.first_irregularity) for operators.
+ */
 export interface NonStrict {
   readonly lineNo: number;
   readonly reason: string;

@@ -148,6 +148,7 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
         path, sha256: loaded.sha256, bytes: stat.size, rowCount: reader.rows, recordCount: reader.records,
         parseErrorCount: reader.errors, layout, lineEnding, blankLines: reader.blankLines,
         vinEmptyRows: encoder.counts.vinEmptyRows, lotEmptyRows: encoder.counts.lotEmptyRows,
+        firstIrregularity: reader.nonStrict ? `line ${reader.nonStrict.lineNo}: ${reader.nonStrict.reason}` : null,
         windowStart: windowFromPath(path), fileMtime: stat.mtime, startedAt: started, readMs,
       });
       if (fileId === null) {

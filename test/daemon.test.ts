@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { runDaemon } from '../src/daemon.js';
 import { generateFeed, writeFeedFile } from '../src/feedGenerator.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './helpers/testDatabase.js';
+import { waitFor } from './helpers/wait.js';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
@@ -55,15 +56,6 @@ function startProcess(rawDir: string, env: Record<string, string> = {}): ChildPr
   return Object.assign(child, { output: () => out });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function queueOf(rawDir: string): Promise<{ path: string; state: string; size: number }[]> {
   const { rows } = await db.pool.query(`SELECT path, state, size::int FROM raw.file_queue WHERE path LIKE $1 ORDER BY path`, [`${rawDir}/%`]);

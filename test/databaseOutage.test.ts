@@ -1,5 +1,4 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -9,27 +8,9 @@ import { runDaemon } from '../src/daemon.js';
 import { startEmbeddedPostgres } from '../src/embeddedPostgres.js';
 import { writeFeedFile } from '../src/feedGenerator.js';
 import { silentLog } from './helpers/testDatabase.js';
+import { freePort, waitFor } from './helpers/wait.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 // Its own PostgreSQL (not the shared test server), stopped and started under a running daemon.
 describe('daemon: the database goes away and comes back', () => {

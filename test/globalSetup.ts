@@ -3,7 +3,6 @@
  * TEST_DATABASE_URL. A template database is migrated once; each test file clones it
  * (test/helpers/testDatabase.ts), as graphile-worker's tests do.
  */
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -11,6 +10,7 @@ import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/embeddedPostgres.js';
 import { migrate } from '../src/migrate.js';
+import { freePort } from './helpers/wait.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -81,14 +81,3 @@ export function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -140,6 +140,8 @@ describe('ingest: real-feed tolerance', () => {
     expect(rows).toHaveLength(5);
     expect(rows[0]!.payload_jsonb.Make).toBe('125" SLEEPER CAB');
     expect(rows[3]!.payload_jsonb.Make).toBe('12" X 8"');
+    const { rows: file } = await db.pool.query('SELECT first_irregularity FROM raw.csv_files WHERE file_id = $1', [result.fileId]);
+    expect(file[0].first_irregularity).toBe('line 2: quote inside a field');
     expect(rows[0]!.payload_jsonb.Model).toBe(rows[1]!.payload_jsonb.Model);
     expect(Object.keys(rows[0]!.payload_jsonb)).toHaveLength(59);
   });

@@ -21,6 +21,8 @@ export interface FileRecord {
   readonly layout: FileLayout;
   readonly lineEnding: 'LF' | 'CRLF' | 'mixed' | 'none';
   readonly blankLines: number;
+  /** The reader's first departure from strict RFC 4180 (bare quote, empty line, mixed line ends, …). */
+  readonly firstIrregularity: string | null;
   readonly vinEmptyRows: number;
   readonly lotEmptyRows: number;
   readonly windowStart: Date | null;
@@ -34,13 +36,13 @@ export async function registerFile(client: pg.ClientBase, f: FileRecord): Promis
   const { rows } = await client.query<{ file_id: string }>(
     `INSERT INTO raw.csv_files (path, sha256, bytes, row_count, record_count, parse_error_count, headers_jsonb,
        payload_keys, id_key, header_variant, missing_columns, extra_columns, has_bom, line_ending, blank_lines,
-       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms, first_irregularity)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
      ON CONFLICT (sha256) DO NOTHING
      RETURNING file_id`,
     [f.path, f.sha256, f.bytes, f.rowCount, f.recordCount, f.parseErrorCount, JSON.stringify(f.layout.names),
       f.layout.payloadKeys, f.layout.idKey, f.layout.variant, f.layout.missingColumns, f.layout.extraColumns,
-      f.layout.hasBom, f.lineEnding, f.blankLines, f.vinEmptyRows, f.lotEmptyRows, f.windowStart, f.fileMtime, f.startedAt, f.readMs],
+      f.layout.hasBom, f.lineEnding, f.blankLines, f.vinEmptyRows, f.lotEmptyRows, f.windowStart, f.fileMtime, f.startedAt, f.readMs, f.firstIrregularity],
   );
   return rows[0]?.file_id ?? null;
 }
