@@ -307,9 +307,12 @@ export class RowEncoder implements RecordSink {
         if (vinRaw !== null && vinRaw[0] !== vinRaw[1]) this.recordField(s, vinRaw[0], vinRaw[1]);
       } else {
         const v = computed[name];
-        if (v !== null && v !== undefined) {
-          const b = Buffer.from(v, 'utf8');
+        if (v === null || v === undefined) continue;
+        if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') {
+          const b = Buffer.from(v, 'utf8'); // text from the file: escape
           this.recordField(b, 0, b.length);
+        } else {
+          this.ascii(`"${v}"`); // dates, numbers, booleans: ASCII with nothing to escape
         }
       }
     }
