@@ -3,6 +3,7 @@
 
 CREATE TABLE public.vehicles (
   vin               text PRIMARY KEY CHECK (vin = public.normalize_vin(vin) AND public.is_valid_vin(vin)),
+  vin_raw           text,              -- the raw form the winning row carried
   year              integer,
   make              text,
   model_group       text,
@@ -15,6 +16,7 @@ CREATE TABLE public.vehicles (
   cylinders         integer,
   vehicle_type      text,
   source_updated_at timestamptz,     -- Last Updated Time of the row that set these values
+  payload_hash      uuid,              -- that row's payload (ties on source_updated_at break on it)
   first_seen_at     timestamptz NOT NULL DEFAULT now(),
   updated_at        timestamptz NOT NULL DEFAULT now()
 );

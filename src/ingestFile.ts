@@ -16,6 +16,7 @@ import {
   KnownPayloadMissingError, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, promoteRows,
   recordRun, registerFile, type RunRecord,
 } from './sql/promoteFile.js';
+import { upsertCore, type UpsertCounts } from './sql/upsertCore.js';
 import { windowFromPath } from './windowFromPath.js';
 
 /** What the ingest of one file needs. */
@@ -54,6 +55,8 @@ export interface IngestResult {
   readonly rowsPerSecond: number;
   /** Why it was rejected, or which file it duplicates. */
   readonly reason: string | null;
+  /** What the core upsert did (ingested files only). */
+  readonly upserts?: UpsertCounts;
 }
 
 /** The file changed (size, mtime or inode) while it was read: nothing was stored; try again later. */
@@ -165,6 +168,7 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
+      const upserts = await upsertCore(client, fileId, layout);
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       const parseErrors = await insertParseErrors(client, runId, fileId, path);
       const promoteMs = Math.round(performance.now() - tPromote);
@@ -172,8 +176,9 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       await client.query('COMMIT');
       const vin = pct(encoder.counts.vinEmptyRows, counts.rows);
       const lot = pct(encoder.counts.lotEmptyRows, counts.rows);
-      const out = result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0);
+      const out = { ...result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0), upserts };
       log.info({ file_id: fileId, sha256: loaded.sha256, rows: counts.rows, parse_errors: parseErrors, new_payloads: counts.newPayloads,
+        lots: upserts.lots, vehicles: upserts.vehicles, vin_conflicts: upserts.vinConflicts,
         read_ms: readMs, promote_ms: promoteMs, seconds: out.seconds }, 'file ingested');
       return out;
     }

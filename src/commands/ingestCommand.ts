@@ -46,6 +46,12 @@ export function formatSummary(r: IngestResult): string {
     `  Lot unknown   ${r.lotUnknownPct}%`,
     `  seconds       ${r.seconds}`,
     `  rows/s        ${r.rowsPerSecond}`,
+    ...(r.upserts ? [`  lots          ${formatActions(r.upserts.lots)}`, `  vehicles      ${formatActions(r.upserts.vehicles)}`,
+      `  VIN conflicts ${r.upserts.vinConflicts}`] : []),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function formatActions(a: Record<string, number>): string {
+  return `${a.inserted} inserted, ${a.updated} updated, ${a.unchanged} unchanged, ${a.stale} stale`;
 }

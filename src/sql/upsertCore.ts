@@ -1,0 +1,135 @@
+import type pg from 'pg';
+import type { ColumnRole } from '../feedColumns.js';
+import { payloadPosition, type FileLayout } from '../header.js';
+import { LOAD_TABLE } from './loadTable.js';
+
+/**
+ * The core upsert: staging -> public.lots / public.vehicles, last write wins by Last Updated Time
+ * (source_updated_at), never by arrival order; equal times break on the payload address, so the
+ * result does not depend on the order files arrive in. Runs in the ingest transaction, after
+ * promoteRows, over the lots whose content is new in this file (a payload seen before was applied,
+ * or rejected as stale, when it was first seen). Within the file, a lot's newest row is the one.
+ *
+ * Per column: a typed or descriptive value that is empty (NULL) in the winning row keeps the value
+ * already known (an empty cell does not erase a known value); the clock, the source and the VIN
+ * follow the winning row (a lot whose VIN became empty or invalid gets vin NULL and vin_issue).
+ */
+
+export type UpsertAction = 'inserted' | 'updated' | 'unchanged' | 'stale';
+export interface UpsertCounts {
+  readonly lots: Record<UpsertAction, number>;
+  readonly vehicles: Record<UpsertAction, number>;
+  readonly vinConflicts: number;
+}
+
+/** Descriptive lot and vehicle columns read from the payload values, by header role. */
+const LOT_TEXT: readonly (readonly [string, ColumnRole])[] = [
+  ['yard_name', 'yardName'], ['odometer_brand', 'odometerBrand'], ['lot_cond_code', 'lotCondCode'],
+  ['damage_description', 'damageDescription'], ['secondary_damage', 'secondaryDamage'], ['title_state', 'titleState'],
+  ['title_type', 'titleType'], ['color', 'color'], ['runs_drives', 'runsDrives'], ['special_note', 'specialNote'],
+  ['location_city', 'locationCity'], ['location_state', 'locationState'], ['location_zip', 'locationZip'],
+  ['location_country', 'locationCountry'], ['grid_row', 'gridRow'], ['image_url', 'imageUrl'],
+  ['image_thumbnail', 'imageThumbnail'], ['seller_name', 'sellerName'],
+];
+const LOT_TYPED = ['yard_number', 'sale_date', 'auction_at', 'time_zone', 'item_number', 'sale_status', 'high_bid',
+  'est_retail_value', 'repair_cost', 'buy_it_now_price', 'odometer', 'has_keys', 'currency_code', 'source_created_at'] as const;
+const VEHICLE_TEXT: readonly (readonly [string, ColumnRole])[] = [
+  ['make', 'make'], ['model_group', 'modelGroup'], ['model_detail', 'modelDetail'], ['body_style', 'bodyStyle'],
+  ['engine', 'engine'], ['drive', 'drive'], ['transmission', 'transmission'], ['fuel_type', 'fuelType'],
+];
+const VEHICLE_TYPED = ['year', 'cylinders', 'vehicle_type'] as const;
+
+/** The last-write-wins order: (source_updated_at, payload_hash), NULL time oldest. */
+const CLOCK = (t: string): string => `(coalesce(${t}.source_updated_at, '-infinity'::timestamptz), ${t}.payload_hash)`;
+
+export async function upsertCore(client: pg.ClientBase, fileId: string, layout: FileLayout): Promise<UpsertCounts> {
+  const text = (role: ColumnRole): string => {
+    const i = layout.roleIndex[role];
+    return i === undefined ? 'NULL::text' : `nullif(btrim(c.v[${payloadPosition(layout, i)}]), '')`;
+  };
+  // 1. Every row of this file of a lot whose content is new here; the newest one per lot is the
+  //    candidate (with its payload values), the others lose to it.
+  await client.query(`CREATE TEMP TABLE vinops_lot_rows ON COMMIT DROP AS
+    SELECT l.row_no, t.* FROM ${LOAD_TABLE} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
+     WHERE l.err IS NULL AND t.lot_external_id IN (
+       SELECT t2.lot_external_id FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no)
+         JOIN staging.copart_typed t2 ON t2.payload_hash = l2.hash WHERE t2.lot_external_id IS NOT NULL)`);
+  await client.query(`CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
+    SELECT r.*, raw.payload_values(p) AS v
+      FROM (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lot_rows
+             ORDER BY lot_external_id, coalesce(source_updated_at, '-infinity'::timestamptz) DESC, payload_hash DESC, row_no DESC) r
+      JOIN raw.payloads p ON p.hash = r.payload_hash`);
+  await client.query('ANALYZE vinops_candidates (lot_external_id, vin_normalized, row_no)');
+  const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
+
+  // 2. Rows that lose to what is stored (older), and the older rows of a lot repeated in this file.
+  const staleStored = await client.query(`INSERT INTO audit.upsert_conflicts
+      (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
+    SELECT 'lots', c.lot_external_id, $1::uuid, c.row_no, c.source_updated_at, x.source_updated_at, 'older than the stored lot (last write wins)'
+      FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
+     WHERE ${CLOCK('c')} < ${CLOCK('x')}`, [fileId]);
+  const staleInFile = await client.query(`INSERT INTO audit.upsert_conflicts
+      (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
+    SELECT 'lots', r.lot_external_id, $1::uuid, r.row_no, r.source_updated_at, c.source_updated_at, 'a newer row of the same lot in this file'
+      FROM vinops_lot_rows r JOIN vinops_candidates c USING (lot_external_id)
+     WHERE r.row_no <> c.row_no`, [fileId]);
+
+  // 3. Vehicles first (lots reference them): valid VINs, newest row per VIN among the candidates.
+  const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
+    SELECT 'vin_raw_variant', c.vin_normalized, v.vin_raw, c.vin_raw, $1::uuid, c.row_no
+      FROM vinops_candidates c JOIN public.vehicles v ON v.vin = c.vin_normalized
+     WHERE c.vin_valid AND v.vin_raw IS DISTINCT FROM c.vin_raw`, [fileId]);
+  // Loads hold the payload lock (promoteRows) until they commit, so nothing else writes these tables
+  // meanwhile: a plain UPDATE of the known rows and an anti-join INSERT of the new ones, cheaper than
+  // ON CONFLICT's speculative insertion per row.
+  const vehicleCols = ['vin', 'vin_raw', 'source_updated_at', 'payload_hash', ...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
+  await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
+    SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, c.vin_raw, c.source_updated_at, c.payload_hash,
+           ${VEHICLE_TYPED.map((col) => `c.${col}`).join(', ')}, ${VEHICLE_TEXT.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
+      FROM vinops_candidates c WHERE c.vin_valid
+     ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
+  await client.query('ANALYZE vinops_vehicles_in (vin)');
+  const vehiclesUpdated = await client.query(`UPDATE public.vehicles v SET
+      ${[...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)].map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
+      vin_raw = i.vin_raw, source_updated_at = i.source_updated_at, payload_hash = i.payload_hash, updated_at = now()
+    FROM vinops_vehicles_in i WHERE v.vin = i.vin AND ${CLOCK('i')} > ${CLOCK('v')}`);
+  const vehiclesInserted = await client.query(`INSERT INTO public.vehicles (${vehicleCols.join(', ')})
+    SELECT ${vehicleCols.map((c) => `i.${c}`).join(', ')} FROM vinops_vehicles_in i
+     WHERE NOT EXISTS (SELECT 1 FROM public.vehicles v WHERE v.vin = i.vin)`);
+
+  // 4. Lots: a lot whose VIN changes between files is recorded.
+  const vinChanges = await client.query(`INSERT INTO audit.vin_conflicts (kind, lot_external_id, vin_normalized, old_value, new_value, file_id, row_no)
+    SELECT 'lot_vin_changed', c.lot_external_id, c.vin_normalized, x.vin, CASE WHEN c.vin_valid THEN c.vin_normalized END, $1::uuid, c.row_no
+      FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
+     WHERE ${CLOCK('c')} > ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)`, [fileId]);
+  const lotCols = ['lot_external_id', 'vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no',
+    'payload_hash', ...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
+  await client.query(`CREATE TEMP TABLE vinops_lots_in ON COMMIT DROP AS
+    SELECT c.lot_external_id, CASE WHEN c.vin_valid THEN c.vin_normalized END AS vin, c.vin_raw,
+           CASE WHEN c.vin_normalized IS NULL THEN 'empty' WHEN NOT c.vin_valid THEN 'invalid' END AS vin_issue,
+           c.source_updated_at, $1::uuid AS source_file_id, c.row_no AS source_row_no, c.payload_hash,
+           ${LOT_TYPED.map((col) => `c.${col}`).join(', ')}, ${LOT_TEXT.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
+      FROM vinops_candidates c`, [fileId]);
+  await client.query('ANALYZE vinops_lots_in (lot_external_id)');
+  const lotsUpdated = await client.query(`UPDATE public.lots x SET
+      ${[...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)].map((col) => `${col} = coalesce(i.${col}, x.${col})`).join(', ')},
+      vin = i.vin, vin_raw = i.vin_raw, vin_issue = i.vin_issue, source_updated_at = i.source_updated_at,
+      source_file_id = i.source_file_id, source_row_no = i.source_row_no, payload_hash = i.payload_hash, updated_at = now()
+    FROM vinops_lots_in i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} > ${CLOCK('x')}`);
+  const lotsInserted = await client.query(`INSERT INTO public.lots (${lotCols.join(', ')})
+    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM vinops_lots_in i
+     WHERE NOT EXISTS (SELECT 1 FROM public.lots x WHERE x.lot_external_id = i.lot_external_id)`);
+
+  const tally = (ins: { rowCount: number | null }, upd: { rowCount: number | null }, total: number, stale: number): Record<UpsertAction, number> => {
+    const inserted = ins.rowCount ?? 0;
+    const updated = upd.rowCount ?? 0;
+    return { inserted, updated, stale, unchanged: Math.max(0, total - inserted - updated - stale) };
+  };
+  const { rows: [vc] } = await client.query<{ n: number }>(`SELECT count(DISTINCT vin_normalized)::int AS n FROM vinops_candidates WHERE vin_valid`);
+  const stale = staleStored.rowCount ?? 0;
+  return {
+    lots: { ...tally(lotsInserted, lotsUpdated, candidates, stale), stale: stale + (staleInFile.rowCount ?? 0) },
+    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.n, 0),
+    vinConflicts: (vinVariants.rowCount ?? 0) + (vinChanges.rowCount ?? 0),
+  };
+}
