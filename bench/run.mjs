@@ -70,15 +70,16 @@ try {
   }
   const first = results[0];
   console.log('');
-  console.log('| file | \\copy floor s | ingest s | rows/s | MB/s | × floor | peak RSS MB | new payloads | DB growth MB | growth vs first |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| file | \\copy floor s | ingest s | rows/s | MB/s | × floor | peak RSS MB | new payloads | lots inserted/updated/stale | DB growth MB | growth vs first |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const floor = r.floor.seconds === null ? 'COPY refuses it' : r.floor.seconds.toFixed(2);
     const ratio = r.floor.seconds === null ? '–' : (r.seconds / r.floor.seconds).toFixed(2);
-    console.log(`| ${r.label} | ${floor} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds)} | ${(r.bytes / 1e6 / r.seconds).toFixed(1)} | ${ratio} | ${(r.peakRssKb / 1024).toFixed(0)} | ${r.newPayloads} | ${(r.growth / 1048576).toFixed(1)} | ${(100 * r.growth / first.growth).toFixed(1)} % |`);
+    console.log(`| ${r.label} | ${floor} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds)} | ${(r.bytes / 1e6 / r.seconds).toFixed(1)} | ${ratio} | ${(r.peakRssKb / 1024).toFixed(0)} | ${r.newPayloads} | ${r.lots ? `${r.lots.inserted}/${r.lots.updated}/${r.lots.stale}` : '–'} | ${(r.growth / 1048576).toFixed(1)} | ${(100 * r.growth / first.growth).toFixed(1)} % |`);
   }
   console.log('');
-  console.log('ingest s: wall time of `vinops-etl ingest` in a child process, start to exit (includes the process start);');
+  console.log('ingest s: wall time of `vinops-etl ingest` in a child process, start to exit (includes the process start and the');
+  console.log('core upsert into public.lots / public.vehicles, which runs in the same transaction);');
   console.log('\\copy floor: the same file into a plain 59-text-column table; DB growth: pg_database_size after - before.');
   for (const r of results) if (r.floor.error) console.log(`\\copy of "${r.label}": ${r.floor.error}`);
 } finally {
@@ -116,7 +117,7 @@ async function ingest(path) {
   if (code !== 0) throw new Error(`ingest of ${path} exited ${code}: ${out}`);
   const result = JSON.parse(out.trim().split('\n').pop());
   if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
-  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb };
+  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots };
 }
 
 /** PostgreSQL's own \copy of the file into a plain table of 59 text columns: the floor. */

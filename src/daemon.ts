@@ -1,24 +1,37 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { DaemonStatus } from './daemonStatus.js';
 import { openDatabase, type Database } from './database.js';
 import { Discovery } from './discovery.js';
+import { HttpServer } from './httpServer.js';
+import { Metrics } from './metrics.js';
 import { MigrationChecksumError } from './migrate.js';
 import { handleSignals } from './signals.js';
+import { loadStatusPage, renderStatusPage } from './statusPage.js';
 import { Worker } from './worker.js';
 
 /**
- * `vinops-etl run`: the composition root. Wires config -> database (embedded or DATABASE_URL,
- * migrated) -> workers -> discovery -> signals, and releases them in reverse order. No business
- * logic here.
+ * `vinops-etl run`: the composition root. Wires config -> metrics and HTTP server (up first, so
+ * /healthz answers and /readyz says 503 while the database is not there) -> database (embedded or
+ * DATABASE_URL, migrated) -> workers -> discovery -> signals, and releases them in reverse order,
+ * the HTTP server last. No business logic here.
  */
 export async function runDaemon(config: Config, log: Logger, options: { signal?: AbortSignal } = {}): Promise<void> {
   const stopRequested = new AbortController();
   const removeSignals = handleSignals(log, { stop: () => stopRequested.abort(), rescan: () => { void discovery?.rescanNow(); } });
   options.signal?.addEventListener('abort', () => stopRequested.abort(), { once: true });
+  const status = new DaemonStatus(log.child({ component: 'status' }));
+  const metrics = new Metrics(status);
+  const http = new HttpServer(config.metricsAddr, log.child({ component: 'http' }), {
+    metrics: () => metrics.scrape(),
+    readiness: () => status.readiness(),
+    statusPage: async () => renderStatusPage(await loadStatusPage(status)),
+  });
   let discovery: Discovery | undefined;
   let db: Database | undefined;
   try {
+    await http.start();
     db = await openWithRetry(config, log, stopRequested.signal);
     if (db === undefined) return; // stopped before the database came up
     await mkdir(config.rawDir, { recursive: true }).catch((err: unknown) => log.warn({ err, raw_dir: config.rawDir }, 'raw directory cannot be created'));
@@ -27,8 +40,10 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
       id: i + 1, claimTimeoutMs: config.claimTimeoutMs, maxAttempts: config.maxAttempts, retryBaseMs: config.retryBaseMs,
       retryMaxMs: config.retryMaxMs, maxRecordBytes: config.maxRecordBytes,
     }));
+    workers.forEach((w) => { w.onOutcome = (o) => metrics.recordOutcome(o); });
     discovery = new Discovery(db.pool, log.child({ component: 'discovery' }), config);
     discovery.onQueued = () => workers.forEach((w) => w.wake());
+    status.attach({ pool: db.pool, workers, discovery });
     workers.forEach((w) => w.start());
     await discovery.start();
     log.info({ raw_dir: config.rawDir, workers: config.workers }, 'vinops-etl running');
@@ -42,7 +57,9 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     log.info('stopped cleanly');
   } finally {
     await discovery?.stop();
+    status.detach();
     await db?.close();
+    await http.stop();
     removeSignals();
   }
 }

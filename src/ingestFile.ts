@@ -91,7 +91,14 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
   const runId = randomUUID();
   const worker = ctx.worker ?? `${hostname()}:${process.pid}`;
   const log = ctx.log.child({ path, run_id: runId });
-  const handle = await open(path, 'r');
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    // Gone or unreadable between discovery and ingest: recorded like any other failed attempt.
+    await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker }, err, t0);
+    throw err;
+  }
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new RejectedFileError('not a regular file');
@@ -159,7 +166,7 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
         const earlier = await findFileBySha256(client, loaded.sha256);
         const reason = `same bytes as file ${earlier?.fileId ?? '?'} (${earlier?.path ?? '?'})`;
         await recordRun(client, runRecord(base, { outcome: 'duplicate', reason, fileId: earlier?.fileId ?? null, sha256: loaded.sha256, dataRows: 0, parseErrors: 0 }, t0));
-        log.info({ duplicate_of: earlier?.fileId }, 'duplicate content: skipped');
+        log.info({ duplicate_of: earlier?.fileId, sha256: loaded.sha256, rows: reader.rows, seconds: (performance.now() - t0) / 1000 }, 'duplicate content: skipped');
         return result(base, 'duplicate', { ...summary, fileId: earlier?.fileId ?? null, dataRows: 0, parseErrors: 0, newPayloads: 0, vin: null, lot: null, reason }, t0);
       }
 

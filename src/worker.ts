@@ -19,7 +19,13 @@ export interface WorkerOptions {
 /** Reported once per finished attempt (metrics, logs). */
 export type FileOutcome =
   | { readonly kind: 'done'; readonly file: QueuedFile; readonly result: IngestResult }
-  | { readonly kind: 'failed'; readonly file: QueuedFile; readonly error: Error; readonly final: boolean };
+  | {
+    readonly kind: 'failed'; readonly file: QueuedFile; readonly error: Error;
+    /** No attempt left: the file stays `failed`. */
+    readonly final: boolean;
+    /** Stopped by the drain deadline: rolled back and given back to the queue, the attempt not counted. */
+    readonly aborted: boolean;
+  };
 
 /**
  * Claims files from the queue one at a time and ingests them (pg-boss's worker loop): each iteration
@@ -36,7 +42,9 @@ export class Worker {
   /** Set while the database cannot be reached; cleared by the next successful claim. */
   dbError: Error | undefined;
   onOutcome: (o: FileOutcome) => void = () => {};
+  /** The file in flight, and since when (epoch ms). */
   current: QueuedFile | undefined;
+  currentSince: number | undefined;
 
   constructor(private readonly pool: pg.Pool, private readonly log: Logger, private readonly options: WorkerOptions) {
     this.name = `${hostname()}:${process.pid}:${options.id}`;
@@ -96,6 +104,7 @@ export class Worker {
     const ingestLog = this.log.child({ queue_id: file.queueId, attempt: file.attempts });
     const log = ingestLog.child({ path: file.path });
     this.current = file;
+    this.currentSince = Date.now();
     const heartbeat = setInterval(() => {
       renewClaim(this.pool, file.queueId, this.name).then(
         (held) => { if (!held) log.warn('claim lost (taken over after a timeout); the content hash keeps the file from being stored twice'); },
@@ -117,7 +126,7 @@ export class Worker {
         // Stopped before the file was finished: rolled back; the attempt does not count.
         await releaseClaim(this.pool, file.queueId, this.name).catch((e: unknown) => log.warn({ err: e }, 'could not release the claim; it times out'));
         log.warn('stopped before the file was finished: rolled back, it is taken again on the next start');
-        this.onOutcome({ kind: 'failed', file, error, final: false });
+        this.onOutcome({ kind: 'failed', file, error, final: false, aborted: true });
         return;
       }
       const state = await markFileFailed(this.pool, file.queueId, this.name, error.message, {
@@ -127,10 +136,11 @@ export class Worker {
         return undefined;
       });
       log.error({ err: error, state }, state === 'failed' ? 'file failed for good (attempts exhausted)' : 'file failed; will retry');
-      this.onOutcome({ kind: 'failed', file, error, final: state === 'failed' });
+      this.onOutcome({ kind: 'failed', file, error, final: state === 'failed', aborted: false });
     } finally {
       clearInterval(heartbeat);
       this.current = undefined;
+      this.currentSince = undefined;
     }
   }
 

@@ -34,7 +34,7 @@ async function feed(path: string, rows: number, seed: number): Promise<void> {
 
 /** The daemon in this process, stopped by the returned function. */
 function startInProcess(rawDir: string, env: Record<string, string> = {}): () => Promise<void> {
-  const config = loadConfig({ env: { DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '300', VINOPS_RESCAN_INTERVAL_MS: '1000', ...env } });
+  const config = loadConfig({ env: { DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '300', VINOPS_RESCAN_INTERVAL_MS: '1000', VINOPS_METRICS_ADDR: '127.0.0.1:0', ...env } });
   const stop = new AbortController();
   const done = runDaemon(config, silentLog, { signal: stop.signal });
   return async () => {
@@ -46,7 +46,7 @@ function startInProcess(rawDir: string, env: Record<string, string> = {}): () =>
 /** The daemon as operators run it: `node dist/cli.js run`. */
 function startProcess(rawDir: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [CLI, 'run'], {
-    env: { ...process.env, DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '300', VINOPS_RESCAN_INTERVAL_MS: '1000', VINOPS_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '300', VINOPS_RESCAN_INTERVAL_MS: '1000', VINOPS_METRICS_ADDR: '127.0.0.1:0', VINOPS_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

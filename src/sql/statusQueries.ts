@@ -28,3 +28,49 @@ export async function listRecentFiles(db: pg.Pool | pg.ClientBase, limit: number
       LIMIT $1`, [limit]);
   return rows;
 }
+
+/** The most recent error still standing on a queue entry (failed, rejected, or pending a retry). */
+export interface QueueError {
+  readonly path: string;
+  readonly state: string;
+  readonly attempts: number;
+  readonly last_error: string;
+  readonly at: Date;
+}
+
+export async function lastQueueError(db: pg.Pool | pg.ClientBase): Promise<QueueError | null> {
+  const { rows } = await db.query<QueueError>(
+    `SELECT path, state, attempts, last_error, coalesce(finished_at, started_at, discovered_at) AS at
+       FROM raw.file_queue
+      WHERE last_error IS NOT NULL
+      ORDER BY coalesce(finished_at, started_at, discovered_at) DESC, queue_id DESC
+      LIMIT 1`);
+  return rows[0] ?? null;
+}
+
+/** Quality figures of the files stored in the last 24 hours. */
+export interface DaySummary {
+  readonly files: number;
+  readonly rows: number;
+  readonly parse_errors: number;
+  readonly vin_unknown_pct: number | null;
+  readonly lot_unknown_pct: number | null;
+}
+
+export async function summarizeLastDay(db: pg.Pool | pg.ClientBase): Promise<DaySummary> {
+  const { rows } = await db.query<DaySummary>(
+    `SELECT count(*)::int AS files, coalesce(sum(row_count), 0)::float8 AS rows,
+            coalesce(sum(parse_error_count), 0)::int AS parse_errors,
+            round(100.0 * sum(vin_empty_rows) / nullif(sum(row_count), 0), 2)::float8 AS vin_unknown_pct,
+            round(100.0 * sum(lot_empty_rows) / nullif(sum(row_count), 0), 2)::float8 AS lot_unknown_pct
+       FROM raw.csv_files
+      WHERE ingested_at > now() - interval '24 hours'`);
+  return rows[0]!;
+}
+
+/** When a file was last stored or recognised as a duplicate, by any daemon on this database. */
+export async function lastSuccessAt(db: pg.Pool | pg.ClientBase): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT max(finished_at) AS at FROM audit.etl_runs WHERE outcome IN ('ingested', 'duplicate')`);
+  return rows[0]?.at ?? null;
+}
