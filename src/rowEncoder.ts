@@ -78,7 +78,7 @@ export class RowEncoder implements RecordSink {
     });
     this.prefixJoined = Buffer.from(`${layout.layoutHash}j`);
     this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
-    this.nullTail = '\t\\N'.repeat(5);
+    this.nullTail = '\t\\N'.repeat(6);
     this.knownTail = '\\N\t\\N\t\\N\n';
     this.starts = new Array<number>(layout.columns).fill(0);
     this.ends = new Array<number>(layout.columns).fill(0);
@@ -100,6 +100,8 @@ export class RowEncoder implements RecordSink {
       if (idIndex === -1) this.ascii('\\N');
       else this.field(buf, spans[idIndex * 3]!, spans[idIndex * 3 + 1]!, spans[idIndex * 3 + 2]! as FieldKind);
       this.ascii(`\t${uuid}\t`);
+      this.lotField(buf, spans);
+      this.byte(9);
       this.ascii(this.knownTail);
       if (this.len >= this.chunkBytes) this.flush();
       return;
@@ -141,11 +143,13 @@ export class RowEncoder implements RecordSink {
       }
     }
 
-    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, vals_text, vals, typed...
+    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals, typed
     this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
     if (this.layout.idIndex === -1) this.ascii('\\N');
     else this.escaped(s, this.starts[this.layout.idIndex]!, this.ends[this.layout.idIndex]!);
     this.ascii(`\t${uuid}\t`);
+    this.lotField(buf, spans);
+    this.byte(9);
     if (hasSeparator) {
       this.ascii('\\N\t');
       this.escaped(s, payloadStart, p);
@@ -172,6 +176,15 @@ export class RowEncoder implements RecordSink {
     if (this.len === 0) return;
     this.emit(Buffer.from(this.out.subarray(0, this.len)));
     this.len = 0;
+  }
+
+  /** The trimmed Lot number of every row (the core upsert finds a lot's rows by it), or NULL. */
+  private lotField(buf: Buffer, spans: readonly number[]): void {
+    const f = this.role.lotNumber;
+    if (f === undefined) { this.ascii('\\N'); return; }
+    const [a, b] = trimSpaces(buf, spans[f * 3]!, spans[f * 3 + 1]!);
+    if (a === b) this.ascii('\\N');
+    else this.field(buf, a, b, spans[f * 3 + 2]! as FieldKind);
   }
 
   /** Counts rows with an empty VIN / Lot number (audit.v_unknown_rate). */

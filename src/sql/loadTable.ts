@@ -11,7 +11,7 @@ export const LOAD_TABLE = 'vinops_load';
 
 const COLUMNS: readonly (readonly [string, string])[] = [
   ['line_no', 'bigint'], ['err', 'text'], ['raw_text', 'text'], ['raw_bytes', 'bytea'], ['raw_length', 'bigint'],
-  ['id_value', 'text'], ['hash', 'uuid'], ['vals_text', 'text'], ['vals', 'text[]'],
+  ['id_value', 'text'], ['hash', 'uuid'], ['lot', 'text'], ['vals_text', 'text'], ['vals', 'text[]'],
   ['typed', 'text'], // a staging.copart_typed row literal, parsed only for new payloads
 ];
 

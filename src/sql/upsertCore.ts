@@ -51,9 +51,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   //    candidate (with its payload values), the others lose to it.
   await client.query(`CREATE TEMP TABLE vinops_lot_rows ON COMMIT DROP AS
     SELECT l.row_no, t.* FROM ${LOAD_TABLE} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
-     WHERE l.err IS NULL AND t.lot_external_id IN (
-       SELECT t2.lot_external_id FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no)
-         JOIN staging.copart_typed t2 ON t2.payload_hash = l2.hash WHERE t2.lot_external_id IS NOT NULL)`);
+     WHERE l.err IS NULL AND l.lot IN (SELECT l2.lot FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no) WHERE l2.lot IS NOT NULL)`);
   await client.query(`CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
     SELECT r.*, raw.payload_values(p) AS v
       FROM (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lot_rows
