@@ -17,6 +17,8 @@ export const LAG_BUCKETS: readonly number[] = [5, 10, 30, 60, 120, 300, 600, 900
 export const FILE_OUTCOMES = ['ingested', 'duplicate', 'failed', 'rejected'] as const;
 export const QUEUE_STATES = ['pending', 'running', 'failed'] as const;
 export const UNKNOWN_FIELDS = ['vin', 'lot'] as const;
+export const UPSERT_TABLES = ['lots', 'vehicles'] as const;
+export const UPSERT_ACTIONS = ['inserted', 'updated', 'unchanged', 'stale'] as const;
 
 /**
  * The Prometheus metrics of one daemon, in their own Registry (the default process and Node.js
@@ -34,6 +36,8 @@ export class Metrics {
   private readonly rowsPerSecond: client.Gauge;
   private readonly unknownRatio: client.Gauge<'field'>;
   private readonly lag: client.Histogram;
+  private readonly upserts: client.Counter<'table' | 'action'>;
+  private readonly vinConflicts: client.Counter;
   /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
   private lastSuccess = 0;
 
@@ -61,6 +65,16 @@ export class Metrics {
     this.lag = new client.Histogram({
       name: 'vinops_etl_lag_seconds', registers, buckets: [...LAG_BUCKETS],
       help: 'From the file\'s modification time to the commit of its rows (ingested files).',
+    });
+
+    this.upserts = new client.Counter({
+      name: 'vinops_etl_upserts_total', registers, labelNames: ['table', 'action'],
+      help: 'Core upsert of ingested files, per lot or vehicle whose content was new in the file: inserted, updated, unchanged (an empty value never erases), stale (older by Last Updated Time than what is stored, or than another row of the lot in the same file; in audit.upsert_conflicts).',
+    });
+    for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, 0);
+    this.vinConflicts = new client.Counter({
+      name: 'vinops_etl_vin_conflicts_total', registers,
+      help: 'VIN conflicts recorded in audit.vin_conflicts: a lot whose VIN changed, a VIN seen in another raw form.',
     });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
@@ -120,6 +134,10 @@ export class Metrics {
       this.unknownRatio.set({ field: 'vin' }, (r.vinUnknownPct ?? 0) / 100);
       this.unknownRatio.set({ field: 'lot' }, (r.lotUnknownPct ?? 0) / 100);
       this.lag.observe(Math.max(0, (now - o.file.mtime.getTime()) / 1000));
+      if (r.upserts !== undefined) {
+        for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, r.upserts[table][action]);
+        this.vinConflicts.inc(r.upserts.vinConflicts);
+      }
     } catch {
       // A metric cannot take a value (a bug): the outcome is in the log and the database anyway.
     }

@@ -131,6 +131,22 @@ describe('/metrics', () => {
     expect(v('vinops_etl_last_success_timestamp_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     expect(v('vinops_etl_db_up')).toBe(1);
     expect(v('vinops_etl_file_running_seconds')).toBe(0);
+
+    // The core upsert: every lot of the three files was new content, each inserted or updated once;
+    // the counters agree with public.lots / public.vehicles and with the conflicts audited.
+    const core = await db.pool.query<{ lots: number; vehicles: number; stale: number; conflicts: number }>(
+      `SELECT (SELECT count(*) FROM public.lots)::int AS lots, (SELECT count(*) FROM public.vehicles)::int AS vehicles,
+              (SELECT count(*) FROM audit.upsert_conflicts WHERE table_name = 'lots')::int AS stale,
+              (SELECT count(*) FROM audit.vin_conflicts)::int AS conflicts`);
+    const c = core.rows[0]!;
+    expect(c.lots).toBeGreaterThan(0);
+    expect(v('vinops_etl_upserts_total', { table: 'lots', action: 'inserted' })).toBe(c.lots);
+    expect(v('vinops_etl_upserts_total', { table: 'vehicles', action: 'inserted' })).toBe(c.vehicles);
+    expect(v('vinops_etl_upserts_total', { table: 'lots', action: 'stale' })).toBe(c.stale);
+    expect(v('vinops_etl_vin_conflicts_total')).toBe(c.conflicts);
+    for (const action of ['updated', 'unchanged', 'stale'] as const) {
+      expect(v('vinops_etl_upserts_total', { table: 'vehicles', action })).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('carries the default process and Node.js metrics, and no unbounded label values', async () => {
@@ -139,6 +155,7 @@ describe('/metrics', () => {
     expect(s.some((x) => x.name === 'nodejs_heap_size_used_bytes')).toBe(true);
     const allowed: Record<string, readonly string[]> = {
       outcome: ['ingested', 'duplicate', 'failed', 'rejected'], state: ['pending', 'running', 'failed'], field: ['vin', 'lot'],
+      table: ['lots', 'vehicles'], action: ['inserted', 'updated', 'unchanged', 'stale'],
     };
     for (const x of s.filter((x) => x.name.startsWith('vinops_etl_'))) {
       for (const [k, value] of Object.entries(x.labels)) {
@@ -206,8 +223,15 @@ describe('Metrics.recordOutcome', () => {
     expect(sampleValue(s, 'vinops_etl_last_success_timestamp_seconds')).toBe(0);
     expect(sampleValue(s, 'vinops_etl_db_up')).toBe(0);
 
-    m.recordOutcome({ kind: 'done', file, result: result({}) }, 1_061_000);
+    expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'inserted' })).toBe(0);
+
+    const tally = (inserted: number, updated: number, unchanged: number, stale: number) => ({ inserted, updated, unchanged, stale });
+    m.recordOutcome({ kind: 'done', file, result: result({ upserts: { lots: tally(6, 2, 1, 1), vehicles: tally(5, 1, 2, 0), vinConflicts: 2 } }) }, 1_061_000);
     s = parseSamples((await m.scrape()).body);
+    expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'inserted' })).toBe(6);
+    expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'stale' })).toBe(1);
+    expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'vehicles', action: 'unchanged' })).toBe(2);
+    expect(sampleValue(s, 'vinops_etl_vin_conflicts_total')).toBe(2);
     expect(sampleValue(s, 'vinops_etl_rows_total')).toBe(10);
     expect(sampleValue(s, 'vinops_etl_unknown_ratio', { field: 'vin' })).toBe(0.3);
     expect(sampleValue(s, 'vinops_etl_lag_seconds_sum')).toBe(61);
