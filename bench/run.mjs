@@ -82,6 +82,15 @@ try {
   console.log('core upsert into public.lots / public.vehicles, which runs in the same transaction);');
   console.log('\\copy floor: the same file into a plain 59-text-column table; DB growth: pg_database_size after - before.');
   for (const r of results) if (r.floor.error) console.log(`\\copy of "${r.label}": ${r.floor.error}`);
+
+  // Replay from raw (issue 7): the successor rebuilt over tables that already hold it.
+  const replay = await timedCli(['replay', '--json', '--file', results[1].fileId]);
+  const rp = replay.result;
+  if (rp.outcome !== 'replayed') throw new Error(`replay: ${rp.reason}`);
+  console.log('');
+  console.log(`replay --file of the successor from raw: ${replay.seconds.toFixed(2)} s (${Math.round(rp.dataRows / replay.seconds)} rows/s), ` +
+    `${rp.payloads} payloads typed again (${rp.typedUpdated} changed), lots ${rp.upserts.lots.updated} updated / ` +
+    `${rp.upserts.lots.unchanged} unchanged / ${rp.upserts.lots.stale} stale, peak RSS ${(replay.peakRssKb / 1024).toFixed(0)} MB`);
 } finally {
   await db.end();
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
@@ -97,10 +106,17 @@ function run(args) {
   return r.stdout;
 }
 
-/** `vinops-etl ingest --json`, timed, with its peak RSS (VmHWM) sampled from /proc. */
+/** `vinops-etl ingest --json`, timed, with its peak RSS. */
 async function ingest(path) {
+  const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path]);
+  if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
+  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots, fileId: result.fileId };
+}
+
+/** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */
+async function timedCli(args) {
   const t = performance.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli.js', 'ingest', '--json', path], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli.js', ...args], {
     cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -114,10 +130,8 @@ async function ingest(path) {
   const code = await new Promise((resolve) => child.on('exit', resolve));
   clearInterval(sample);
   const seconds = (performance.now() - t) / 1000;
-  if (code !== 0) throw new Error(`ingest of ${path} exited ${code}: ${out}`);
-  const result = JSON.parse(out.trim().split('\n').pop());
-  if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
-  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots };
+  if (code !== 0) throw new Error(`vinops-etl ${args.join(' ')} exited ${code}: ${out}`);
+  return { seconds, peakRssKb, result: JSON.parse(out.trim().split('\n').pop()) };
 }
 
 /** PostgreSQL's own \copy of the file into a plain table of 59 text columns: the floor. */

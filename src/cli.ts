@@ -13,6 +13,7 @@ import { openDatabase } from './database.js';
 import { migrate } from './migrate.js';
 import { ingestCommand } from './commands/ingestCommand.js';
 import { sampleCommand } from './commands/sampleCommand.js';
+import { replayCommand } from './commands/replayCommand.js';
 import { statusCommand } from './commands/statusCommand.js';
 import { runDaemon } from './daemon.js';
 
@@ -24,6 +25,8 @@ Commands:
   run                     the daemon: watch the raw tree, queue and ingest new files (until SIGTERM)
   status                  queue depth and recent files (--json, --limit N)
   ingest <file>...        ingest files now, in order, and print a summary per file (--json)
+  replay --file ID | --all  rebuild staging and public.lots / public.vehicles from raw (the CSV may be
+                          gone): one file (--file repeats), or every file in ingestion order (--json)
   migrate                 apply pending schema migrations
   sample                  write a generated feed file into today's folder of the raw tree (--rows N)
   help                    this text
@@ -47,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       limit: { type: 'string' },
       rows: { type: 'string' },
+      file: { type: 'string', multiple: true },
+      all: { type: 'boolean' },
     },
   });
   const command = positionals[0] ?? 'help';
@@ -81,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       return statusCommand(config, log, { json: values.json === true, limit: positiveInt(values.limit, 20) });
     case 'sample':
       return sampleCommand(config, { rows: positiveInt(values.rows, 154_000) });
+    case 'replay':
+      return replayCommand(config, log, { files: values.file ?? [], all: values.all === true }, { json: values.json === true });
     case 'ingest':
       return ingestCommand(config, log, positionals.slice(1), { json: values.json === true });
     default:

@@ -38,6 +38,7 @@ export class Metrics {
   private readonly lag: client.Histogram;
   private readonly upserts: client.Counter<'table' | 'action'>;
   private readonly vinConflicts: client.Counter;
+  private readonly unknownSaleStatus: client.Counter;
   /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
   private lastSuccess = 0;
 
@@ -75,6 +76,11 @@ export class Metrics {
     this.vinConflicts = new client.Counter({
       name: 'vinops_etl_vin_conflicts_total', registers,
       help: 'VIN conflicts recorded in audit.vin_conflicts: a lot whose VIN changed, a VIN seen in another raw form.',
+    });
+
+    this.unknownSaleStatus = new client.Counter({
+      name: 'vinops_etl_unknown_sale_status_total', registers,
+      help: 'Lots applied to public.lots whose Sale Status is not Pure Sale, On Minimum Bid or On Approval (kept as in the file; audit.v_sale_status).',
     });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
@@ -137,6 +143,7 @@ export class Metrics {
       if (r.upserts !== undefined) {
         for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, r.upserts[table][action]);
         this.vinConflicts.inc(r.upserts.vinConflicts);
+        this.unknownSaleStatus.inc(r.upserts.unknownSaleStatus);
       }
     } catch {
       // A metric cannot take a value (a bug): the outcome is in the log and the database anyway.

@@ -157,6 +157,31 @@ export class RowEncoder implements RecordSink {
       this.escaped(s, payloadStart, p);
       this.ascii('\t\\N');
     }
+    this.byte(9);
+    this.typed(s, uuid);
+    this.byte(10);
+    if (this.len >= this.chunkBytes) this.flush();
+  }
+
+  /**
+   * One COPY line holding only the typed staging row literal of a stored payload: its values in
+   * payload order (header without Id), as raw.payload_values returns them (replay from raw).
+   */
+  typedRow(values: readonly string[], uuid: string): void {
+    const layout = this.layout;
+    if (values.length !== layout.payloadKeys.length) {
+      throw new Error(`payload ${uuid} has ${values.length} values, its file's header ${layout.payloadKeys.length} columns`);
+    }
+    let total = 0;
+    for (const v of values) total += Buffer.byteLength(v, 'utf8');
+    if (this.scratch.length < total + 64) this.scratch = Buffer.allocUnsafe(total + 65536);
+    const s = this.scratch;
+    let p = 0;
+    for (let f = 0, k = 0; f < layout.columns; f++) {
+      this.starts[f] = p;
+      if (f !== layout.idIndex) p += s.write(values[k++]!, p, 'utf8');
+      this.ends[f] = p;
+    }
     this.typed(s, uuid);
     this.byte(10);
     if (this.len >= this.chunkBytes) this.flush();
@@ -307,7 +332,6 @@ export class RowEncoder implements RecordSink {
 
     // One COPY field holding a staging.copart_typed row literal: (payload_hash,lot_external_id,...).
     // PostgreSQL parses it (record_in) only for the payloads it has not stored yet.
-    this.byte(9);
     this.ascii(`(${uuid}`);
     for (let c = 0; c < TYPED_COLUMNS.length; c++) {
       const name = TYPED_COLUMNS[c]![0];

@@ -226,12 +226,13 @@ describe('Metrics.recordOutcome', () => {
     expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'inserted' })).toBe(0);
 
     const tally = (inserted: number, updated: number, unchanged: number, stale: number) => ({ inserted, updated, unchanged, stale });
-    m.recordOutcome({ kind: 'done', file, result: result({ upserts: { lots: tally(6, 2, 1, 1), vehicles: tally(5, 1, 2, 0), vinConflicts: 2 } }) }, 1_061_000);
+    m.recordOutcome({ kind: 'done', file, result: result({ upserts: { lots: tally(6, 2, 1, 1), vehicles: tally(5, 1, 2, 0), vinConflicts: 2, unknownSaleStatus: 3 } }) }, 1_061_000);
     s = parseSamples((await m.scrape()).body);
     expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'inserted' })).toBe(6);
     expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'lots', action: 'stale' })).toBe(1);
     expect(sampleValue(s, 'vinops_etl_upserts_total', { table: 'vehicles', action: 'unchanged' })).toBe(2);
     expect(sampleValue(s, 'vinops_etl_vin_conflicts_total')).toBe(2);
+    expect(sampleValue(s, 'vinops_etl_unknown_sale_status_total')).toBe(3);
     expect(sampleValue(s, 'vinops_etl_rows_total')).toBe(10);
     expect(sampleValue(s, 'vinops_etl_unknown_ratio', { field: 'vin' })).toBe(0.3);
     expect(sampleValue(s, 'vinops_etl_lag_seconds_sum')).toBe(61);

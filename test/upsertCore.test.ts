@@ -75,6 +75,24 @@ describe('core upsert', () => {
     ]);
   });
 
+  it('keeps an unknown Sale Status as it came and counts it; YES, NO and EXM keys stay apart', async () => {
+    const path = await file('statuses.csv', [
+      { 'Lot number': '73000001', 'Sale Status': 'Future Sale', 'Has Keys-Yes or No': 'YES', 'Last Updated Time': '2025-11-01T00:00:00Z' },
+      { 'Lot number': '73000002', 'Sale Status': 'Pure Sale', 'Has Keys-Yes or No': 'NO', 'Last Updated Time': '2025-11-01T00:00:00Z' },
+      { 'Lot number': '73000003', 'Sale Status': 'On Approval', 'Has Keys-Yes or No': 'EXM', 'Last Updated Time': '2025-11-01T00:00:00Z' },
+    ]);
+    const r = await ingest(db, path);
+    expect(r.upserts?.unknownSaleStatus).toBe(1);
+    const { rows } = await db.pool.query(`SELECT lot_external_id, sale_status, has_keys FROM public.lots WHERE lot_external_id LIKE '7300000%' ORDER BY 1`);
+    expect(rows).toEqual([
+      { lot_external_id: '73000001', sale_status: 'Future Sale', has_keys: 'YES' },
+      { lot_external_id: '73000002', sale_status: 'Pure Sale', has_keys: 'NO' },
+      { lot_external_id: '73000003', sale_status: 'On Approval', has_keys: 'EXM' },
+    ]);
+    const { rows: view } = await db.pool.query(`SELECT sale_status, known, lots FROM audit.v_sale_status WHERE sale_status = 'Future Sale'`);
+    expect(view).toEqual([{ sale_status: 'Future Sale', known: false, lots: 1 }]);
+  });
+
   it('picks the newest row of a lot repeated in one file and records the other', async () => {
     const path = await file('repeated.csv', [
       { 'Lot number': '71000001', 'High Bid =non-vix,Sealed=Vix': '900.0', 'Last Updated Time': '2025-11-02T10:00:00Z' },

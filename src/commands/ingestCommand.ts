@@ -47,7 +47,7 @@ export function formatSummary(r: IngestResult): string {
     `  seconds       ${r.seconds}`,
     `  rows/s        ${r.rowsPerSecond}`,
     ...(r.upserts ? [`  lots          ${formatActions(r.upserts.lots)}`, `  vehicles      ${formatActions(r.upserts.vehicles)}`,
-      `  VIN conflicts ${r.upserts.vinConflicts}`] : []),
+      `  VIN conflicts ${r.upserts.vinConflicts}`, `  unknown Sale Status ${r.upserts.unknownSaleStatus}`] : []),
   ];
   return `${lines.join('\n')}\n`;
 }

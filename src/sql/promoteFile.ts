@@ -10,6 +10,14 @@ import { LOAD_TABLE } from './loadTable.js';
 /** Transaction-level advisory lock serialising the payload insert of concurrent loads. */
 const PAYLOAD_LOCK: readonly [number, number] = [0x76696e6f, 2];
 
+/**
+ * Takes the payload lock until the transaction ends: loads (and replays) that write raw.payloads,
+ * staging and the core tables take turns from here to their commit.
+ */
+export async function lockPayloadStore(client: pg.ClientBase): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...PAYLOAD_LOCK]);
+}
+
 /** What raw.csv_files records about a file. */
 export interface FileRecord {
   readonly path: string;
@@ -84,7 +92,7 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   // New payloads are found with an anti-join and inserted plainly (no per-row speculative insertion).
   // Loads running at the same time take turns from here to their commit, so the anti-join of the
   // second one sees what the first one inserted.
-  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...PAYLOAD_LOCK]);
+  await lockPayloadStore(client);
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
     SELECT DISTINCT ON (l.hash) l.row_no FROM ${LOAD_TABLE} l
      WHERE l.err IS NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)

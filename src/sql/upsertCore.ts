@@ -13,6 +13,11 @@ import { LOAD_TABLE } from './loadTable.js';
  * Per column: a typed or descriptive value that is empty (NULL) in the winning row keeps the value
  * already known (an empty cell does not erase a known value); the clock, the source and the VIN
  * follow the winning row (a lot whose VIN became empty or invalid gets vin NULL and vin_issue).
+ *
+ * Replay (src/replayFile.ts) runs the same statements over all the lots of a stored file, rebuilt
+ * from raw: the row that is stored already (same clock, same payload) is written again where its
+ * values differ (a typing fix reaches the core tables), the file's stale-row records are replaced,
+ * and a VIN conflict already recorded for the same row is not recorded twice.
  */
 
 export type UpsertAction = 'inserted' | 'updated' | 'unchanged' | 'stale';
@@ -20,7 +25,12 @@ export interface UpsertCounts {
   readonly lots: Record<UpsertAction, number>;
   readonly vehicles: Record<UpsertAction, number>;
   readonly vinConflicts: number;
+  /** Lots applied whose Sale Status is none of KNOWN_SALE_STATUSES (stored as in the file). */
+  readonly unknownSaleStatus: number;
 }
+
+/** The Sale Status values the feed is known to carry (FEED.md); any other is kept raw and counted. */
+export const KNOWN_SALE_STATUSES = ['Pure Sale', 'On Minimum Bid', 'On Approval'] as const;
 
 /** Descriptive lot and vehicle columns read from the payload values, by header role. */
 const LOT_TEXT: readonly (readonly [string, ColumnRole])[] = [
@@ -39,10 +49,39 @@ const VEHICLE_TEXT: readonly (readonly [string, ColumnRole])[] = [
 ];
 const VEHICLE_TYPED = ['year', 'cylinders', 'vehicle_type'] as const;
 
+/**
+ * Where the file's rows come from: `rows` is a relation of its valid data rows (row_no, hash, lot),
+ * `lots` a query of the lot numbers to apply (all of the file's lots when absent).
+ */
+export interface UpsertSource {
+  readonly rows: string;
+  readonly lots?: string;
+}
+
+/** The live ingest: the load table, and the lots with a payload first stored by this file. */
+export const LIVE_SOURCE: UpsertSource = {
+  rows: `(SELECT row_no, hash, lot FROM ${LOAD_TABLE} WHERE err IS NULL)`,
+  lots: `SELECT l2.lot FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no) WHERE l2.lot IS NOT NULL`,
+};
+
 /** The last-write-wins order: (source_updated_at, payload_hash), NULL time oldest. */
 const CLOCK = (t: string): string => `(coalesce(${t}.source_updated_at, '-infinity'::timestamptz), ${t}.payload_hash)`;
 
-export async function upsertCore(client: pg.ClientBase, fileId: string, layout: FileLayout): Promise<UpsertCounts> {
+export async function upsertCore(client: pg.ClientBase, fileId: string, layout: FileLayout,
+  source: UpsertSource = LIVE_SOURCE, options: { replay?: boolean } = {}): Promise<UpsertCounts> {
+  const replay = options.replay === true;
+  // Live, a stored row is replaced by a strictly newer one; in a replay, also by itself (refresh).
+  const wins = replay ? '>=' : '>';
+  // Replay: a conflict already recorded (same lot or VIN, same pair of values, either way round) is
+  // not recorded again; replaying over the live state would otherwise meet the same pairs again.
+  const notRecorded = (kind: 'vin_raw_variant' | 'lot_vin_changed', a: string, b: string): string => replay
+    ? `AND NOT EXISTS (SELECT 1 FROM audit.vin_conflicts z WHERE z.kind = '${kind}'
+         AND ${kind === 'vin_raw_variant' ? 'z.vin_normalized = c.vin_normalized' : 'z.lot_external_id = c.lot_external_id'}
+         AND ((z.old_value IS NOT DISTINCT FROM ${a} AND z.new_value IS NOT DISTINCT FROM ${b})
+           OR (z.old_value IS NOT DISTINCT FROM ${b} AND z.new_value IS NOT DISTINCT FROM ${a})))` : '';
+  /** Replay: only rows whose values change are written (no dead tuples for nothing). */
+  const differs = (target: string, cols: readonly string[], set: (col: string) => string): string => replay
+    ? `AND (${cols.map((c) => `${target}.${c}`).join(', ')}) IS DISTINCT FROM (${cols.map(set).join(', ')})` : '';
   const text = (role: ColumnRole): string => {
     const i = layout.roleIndex[role];
     return i === undefined ? 'NULL::text' : `nullif(btrim(c.v[${payloadPosition(layout, i)}]), '')`;
@@ -50,8 +89,8 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   // 1. Every row of this file of a lot whose content is new here; the newest one per lot is the
   //    candidate (with its payload values), the others lose to it.
   await client.query(`CREATE TEMP TABLE vinops_lot_rows ON COMMIT DROP AS
-    SELECT l.row_no, t.* FROM ${LOAD_TABLE} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
-     WHERE l.err IS NULL AND l.lot IN (SELECT l2.lot FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no) WHERE l2.lot IS NOT NULL)`);
+    SELECT l.row_no, t.* FROM ${source.rows} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
+     WHERE l.lot IS NOT NULL${source.lots === undefined ? '' : ` AND l.lot IN (${source.lots})`}`);
   await client.query(`CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
     SELECT r.*, raw.payload_values(p) AS v
       FROM (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lot_rows
@@ -61,6 +100,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
 
   // 2. Rows that lose to what is stored (older), and the older rows of a lot repeated in this file.
+  if (replay) await client.query(`DELETE FROM audit.upsert_conflicts WHERE file_id = $1 AND table_name = 'lots'`, [fileId]);
   const staleStored = await client.query(`INSERT INTO audit.upsert_conflicts
       (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
     SELECT 'lots', c.lot_external_id, $1::uuid, c.row_no, c.source_updated_at, x.source_updated_at, 'older than the stored lot (last write wins)'
@@ -76,7 +116,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
     SELECT 'vin_raw_variant', c.vin_normalized, v.vin_raw, c.vin_raw, $1::uuid, c.row_no
       FROM vinops_candidates c JOIN public.vehicles v ON v.vin = c.vin_normalized
-     WHERE c.vin_valid AND v.vin_raw IS DISTINCT FROM c.vin_raw`, [fileId]);
+     WHERE c.vin_valid AND v.vin_raw IS DISTINCT FROM c.vin_raw ${notRecorded('vin_raw_variant', 'v.vin_raw', 'c.vin_raw')}`, [fileId]);
   // Loads hold the payload lock (promoteRows) until they commit, so nothing else writes these tables
   // meanwhile: a plain UPDATE of the known rows and an anti-join INSERT of the new ones, cheaper than
   // ON CONFLICT's speculative insertion per row.
@@ -87,10 +127,13 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
       FROM vinops_candidates c WHERE c.vin_valid
      ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
   await client.query('ANALYZE vinops_vehicles_in (vin)');
+  const vehicleKept = [...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
+  const vehicleFollow = ['vin_raw', 'source_updated_at', 'payload_hash'];
   const vehiclesUpdated = await client.query(`UPDATE public.vehicles v SET
-      ${[...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)].map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
-      vin_raw = i.vin_raw, source_updated_at = i.source_updated_at, payload_hash = i.payload_hash, updated_at = now()
-    FROM vinops_vehicles_in i WHERE v.vin = i.vin AND ${CLOCK('i')} > ${CLOCK('v')}`);
+      ${vehicleKept.map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
+      ${vehicleFollow.map((col) => `${col} = i.${col}`).join(', ')}, updated_at = now()
+    FROM vinops_vehicles_in i WHERE v.vin = i.vin AND ${CLOCK('i')} ${wins} ${CLOCK('v')}
+      ${differs('v', [...vehicleKept, ...vehicleFollow], (col) => vehicleFollow.includes(col) ? `i.${col}` : `coalesce(i.${col}, v.${col})`)}`);
   const vehiclesInserted = await client.query(`INSERT INTO public.vehicles (${vehicleCols.join(', ')})
     SELECT ${vehicleCols.map((c) => `i.${c}`).join(', ')} FROM vinops_vehicles_in i
      WHERE NOT EXISTS (SELECT 1 FROM public.vehicles v WHERE v.vin = i.vin)`);
@@ -99,7 +142,8 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vinChanges = await client.query(`INSERT INTO audit.vin_conflicts (kind, lot_external_id, vin_normalized, old_value, new_value, file_id, row_no)
     SELECT 'lot_vin_changed', c.lot_external_id, c.vin_normalized, x.vin, CASE WHEN c.vin_valid THEN c.vin_normalized END, $1::uuid, c.row_no
       FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
-     WHERE ${CLOCK('c')} > ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)`, [fileId]);
+     WHERE ${CLOCK('c')} > ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)
+       ${notRecorded('lot_vin_changed', 'x.vin', 'CASE WHEN c.vin_valid THEN c.vin_normalized END')}`, [fileId]);
   const lotCols = ['lot_external_id', 'vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no',
     'payload_hash', ...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
   await client.query(`CREATE TEMP TABLE vinops_lots_in ON COMMIT DROP AS
@@ -109,11 +153,17 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
            ${LOT_TYPED.map((col) => `c.${col}`).join(', ')}, ${LOT_TEXT.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
       FROM vinops_candidates c`, [fileId]);
   await client.query('ANALYZE vinops_lots_in (lot_external_id)');
+  const lotKept = [...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
+  const lotFollow = ['vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no', 'payload_hash'];
+  // The source of a lot is the file that first brought its winning row: a replayed later file that
+  // repeats the row (same payload) leaves it.
+  const follow = (col: string): string => replay && (col === 'source_file_id' || col === 'source_row_no')
+    ? `CASE WHEN x.payload_hash = i.payload_hash THEN x.${col} ELSE i.${col} END` : `i.${col}`;
   const lotsUpdated = await client.query(`UPDATE public.lots x SET
-      ${[...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)].map((col) => `${col} = coalesce(i.${col}, x.${col})`).join(', ')},
-      vin = i.vin, vin_raw = i.vin_raw, vin_issue = i.vin_issue, source_updated_at = i.source_updated_at,
-      source_file_id = i.source_file_id, source_row_no = i.source_row_no, payload_hash = i.payload_hash, updated_at = now()
-    FROM vinops_lots_in i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} > ${CLOCK('x')}`);
+      ${lotKept.map((col) => `${col} = coalesce(i.${col}, x.${col})`).join(', ')},
+      ${lotFollow.map((col) => `${col} = ${follow(col)}`).join(', ')}, updated_at = now()
+    FROM vinops_lots_in i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
+      ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`);
   const lotsInserted = await client.query(`INSERT INTO public.lots (${lotCols.join(', ')})
     SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM vinops_lots_in i
      WHERE NOT EXISTS (SELECT 1 FROM public.lots x WHERE x.lot_external_id = i.lot_external_id)`);
@@ -123,11 +173,15 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     const updated = upd.rowCount ?? 0;
     return { inserted, updated, stale, unchanged: Math.max(0, total - inserted - updated - stale) };
   };
-  const { rows: [vc] } = await client.query<{ n: number }>(`SELECT count(DISTINCT vin_normalized)::int AS n FROM vinops_candidates WHERE vin_valid`);
+  const { rows: [vc] } = await client.query<{ n: number; unknown_status: number }>(`SELECT
+      count(DISTINCT vin_normalized) FILTER (WHERE vin_valid)::int AS n,
+      count(*) FILTER (WHERE sale_status IS NOT NULL AND sale_status <> ALL ($1::text[]))::int AS unknown_status
+    FROM vinops_candidates`, [KNOWN_SALE_STATUSES]);
   const stale = staleStored.rowCount ?? 0;
   return {
     lots: { ...tally(lotsInserted, lotsUpdated, candidates, stale), stale: stale + (staleInFile.rowCount ?? 0) },
     vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.n, 0),
     vinConflicts: (vinVariants.rowCount ?? 0) + (vinChanges.rowCount ?? 0),
+    unknownSaleStatus: vc!.unknown_status,
   };
 }
