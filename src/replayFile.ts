@@ -34,7 +34,7 @@ export class ReplayError extends Error {
 }
 
 /** Payloads fetched and typed per round trip: bounded memory whatever the file size. */
-const BATCH = 5000;
+const BATCH = 2000;
 /** Session table of the payloads a run has typed already (`replay --all`). */
 export const REPLAYED_TABLE = 'vinops_replayed';
 

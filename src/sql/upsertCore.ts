@@ -84,18 +84,19 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     ? `AND (${cols.map((c) => `${target}.${c}`).join(', ')}) IS DISTINCT FROM (${cols.map(set).join(', ')})` : '';
   const text = (role: ColumnRole): string => {
     const i = layout.roleIndex[role];
-    return i === undefined ? 'NULL::text' : `nullif(btrim(c.v[${payloadPosition(layout, i)}]), '')`;
+    return i === undefined ? 'NULL::text' : `nullif(btrim(pv.v[${payloadPosition(layout, i)}]), '')`;
   };
-  // 1. Every row of this file of a lot whose content is new here; the newest one per lot is the
-  //    candidate (with its payload values), the others lose to it.
-  await client.query(`CREATE TEMP TABLE vinops_lot_rows ON COMMIT DROP AS
-    SELECT l.row_no, t.* FROM ${source.rows} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
-     WHERE l.lot IS NOT NULL${source.lots === undefined ? '' : ` AND l.lot IN (${source.lots})`}`);
+  // 1. The candidates: per lot whose content is new in this file, its newest row in the file, typed,
+  //    with the descriptive columns read from its payload values (payload_values once per row:
+  //    OFFSET 0 keeps the lateral from being inlined into every column).
   await client.query(`CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
-    SELECT r.*, raw.payload_values(p) AS v
-      FROM (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lot_rows
-             ORDER BY lot_external_id, coalesce(source_updated_at, '-infinity'::timestamptz) DESC, payload_hash DESC, row_no DESC) r
-      JOIN raw.payloads p ON p.hash = r.payload_hash`);
+    SELECT r.*, ${[...LOT_TEXT, ...VEHICLE_TEXT].map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
+      FROM (SELECT DISTINCT ON (t.lot_external_id) l.row_no, t.*
+              FROM ${source.rows} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
+             WHERE l.lot IS NOT NULL${source.lots === undefined ? '' : ` AND l.lot IN (${source.lots})`}
+             ORDER BY t.lot_external_id, coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC, l.row_no DESC) r
+      JOIN raw.payloads p ON p.hash = r.payload_hash
+      CROSS JOIN LATERAL (SELECT raw.payload_values(p) AS v OFFSET 0) pv`);
   await client.query('ANALYZE vinops_candidates (lot_external_id, vin_normalized, row_no)');
   const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
 
@@ -108,9 +109,9 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
      WHERE ${CLOCK('c')} < ${CLOCK('x')}`, [fileId]);
   const staleInFile = await client.query(`INSERT INTO audit.upsert_conflicts
       (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
-    SELECT 'lots', r.lot_external_id, $1::uuid, r.row_no, r.source_updated_at, c.source_updated_at, 'a newer row of the same lot in this file'
-      FROM vinops_lot_rows r JOIN vinops_candidates c USING (lot_external_id)
-     WHERE r.row_no <> c.row_no`, [fileId]);
+    SELECT 'lots', c.lot_external_id, $1::uuid, l.row_no, t.source_updated_at, c.source_updated_at, 'a newer row of the same lot in this file'
+      FROM ${source.rows} l JOIN vinops_candidates c ON c.lot_external_id = l.lot AND c.row_no <> l.row_no
+      JOIN staging.copart_typed t ON t.payload_hash = l.hash`, [fileId]);
 
   // 3. Vehicles first (lots reference them): valid VINs, newest row per VIN among the candidates.
   const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
@@ -120,15 +121,14 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   // Loads hold the payload lock (promoteRows) until they commit, so nothing else writes these tables
   // meanwhile: a plain UPDATE of the known rows and an anti-join INSERT of the new ones, cheaper than
   // ON CONFLICT's speculative insertion per row.
-  const vehicleCols = ['vin', 'vin_raw', 'source_updated_at', 'payload_hash', ...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
+  const vehicleKept = [...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
+  const vehicleFollow = ['vin_raw', 'source_updated_at', 'payload_hash'];
+  const vehicleCols = ['vin', ...vehicleFollow, ...vehicleKept];
   await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
-    SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, c.vin_raw, c.source_updated_at, c.payload_hash,
-           ${VEHICLE_TYPED.map((col) => `c.${col}`).join(', ')}, ${VEHICLE_TEXT.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
+    SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')}
       FROM vinops_candidates c WHERE c.vin_valid
      ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
   await client.query('ANALYZE vinops_vehicles_in (vin)');
-  const vehicleKept = [...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
-  const vehicleFollow = ['vin_raw', 'source_updated_at', 'payload_hash'];
   const vehiclesUpdated = await client.query(`UPDATE public.vehicles v SET
       ${vehicleKept.map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
       ${vehicleFollow.map((col) => `${col} = i.${col}`).join(', ')}, updated_at = now()
@@ -144,17 +144,15 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
       FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
      WHERE ${CLOCK('c')} > ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)
        ${notRecorded('lot_vin_changed', 'x.vin', 'CASE WHEN c.vin_valid THEN c.vin_normalized END')}`, [fileId]);
-  const lotCols = ['lot_external_id', 'vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no',
-    'payload_hash', ...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
-  await client.query(`CREATE TEMP TABLE vinops_lots_in ON COMMIT DROP AS
-    SELECT c.lot_external_id, CASE WHEN c.vin_valid THEN c.vin_normalized END AS vin, c.vin_raw,
-           CASE WHEN c.vin_normalized IS NULL THEN 'empty' WHEN NOT c.vin_valid THEN 'invalid' END AS vin_issue,
-           c.source_updated_at, $1::uuid AS source_file_id, c.row_no AS source_row_no, c.payload_hash,
-           ${LOT_TYPED.map((col) => `c.${col}`).join(', ')}, ${LOT_TEXT.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
-      FROM vinops_candidates c`, [fileId]);
-  await client.query('ANALYZE vinops_lots_in (lot_external_id)');
   const lotKept = [...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
   const lotFollow = ['vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no', 'payload_hash'];
+  const lotCols = ['lot_external_id', ...lotFollow, ...lotKept];
+  // The candidates as lot rows; read by the UPDATE (known lots) and the INSERT (new ones).
+  const lotsIn = `(SELECT c.lot_external_id, CASE WHEN c.vin_valid THEN c.vin_normalized END AS vin, c.vin_raw,
+           CASE WHEN c.vin_normalized IS NULL THEN 'empty' WHEN NOT c.vin_valid THEN 'invalid' END AS vin_issue,
+           c.source_updated_at, $1::uuid AS source_file_id, c.row_no AS source_row_no, c.payload_hash,
+           ${lotKept.map((col) => `c.${col}`).join(', ')}
+      FROM vinops_candidates c)`;
   // The source of a lot is the file that first brought its winning row: a replayed later file that
   // repeats the row (same payload) leaves it.
   const follow = (col: string): string => replay && (col === 'source_file_id' || col === 'source_row_no')
@@ -162,11 +160,11 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const lotsUpdated = await client.query(`UPDATE public.lots x SET
       ${lotKept.map((col) => `${col} = coalesce(i.${col}, x.${col})`).join(', ')},
       ${lotFollow.map((col) => `${col} = ${follow(col)}`).join(', ')}, updated_at = now()
-    FROM vinops_lots_in i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
-      ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`);
+    FROM ${lotsIn} i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
+      ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`, [fileId]);
   const lotsInserted = await client.query(`INSERT INTO public.lots (${lotCols.join(', ')})
-    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM vinops_lots_in i
-     WHERE NOT EXISTS (SELECT 1 FROM public.lots x WHERE x.lot_external_id = i.lot_external_id)`);
+    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM ${lotsIn} i
+     WHERE NOT EXISTS (SELECT 1 FROM public.lots x WHERE x.lot_external_id = i.lot_external_id)`, [fileId]);
 
   const tally = (ins: { rowCount: number | null }, upd: { rowCount: number | null }, total: number, stale: number): Record<UpsertAction, number> => {
     const inserted = ins.rowCount ?? 0;
