@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FILE_DURATION_BUCKETS, FILE_OUTCOMES, LAG_BUCKETS, Metrics, QUEUE_STATES, UNKNOWN_FIELDS } from '../src/metrics.js';
+import { FILE_DURATION_BUCKETS, FILE_OUTCOMES, LAG_BUCKETS, Metrics, QUEUE_STATES, UNKNOWN_FIELDS, UPSERT_ACTIONS, UPSERT_TABLES } from '../src/metrics.js';
 import { parseYamlSubset } from './helpers/yamlSubset.js';
 
 const MONITORING = new URL('../config/monitoring/', import.meta.url);
@@ -26,6 +26,7 @@ const LABELS: Record<string, Record<string, readonly string[]>> = {
   vinops_etl_files_total: { outcome: FILE_OUTCOMES },
   vinops_etl_queue_files: { state: QUEUE_STATES },
   vinops_etl_unknown_ratio: { field: UNKNOWN_FIELDS },
+  vinops_etl_upserts_total: { table: UPSERT_TABLES, action: UPSERT_ACTIONS },
   vinops_etl_file_duration_seconds_bucket: { le: [...FILE_DURATION_BUCKETS.map(String), '+Inf'] },
   vinops_etl_lag_seconds_bucket: { le: [...LAG_BUCKETS.map(String), '+Inf'] },
 };
