@@ -17,7 +17,8 @@ import { LOAD_TABLE } from './loadTable.js';
  * Replay (src/replayFile.ts) runs the same statements over all the lots of a stored file, rebuilt
  * from raw: the row that is stored already (same clock, same payload) is written again where its
  * values differ (a typing fix reaches the core tables), the file's stale-row records are replaced,
- * and a VIN conflict already recorded for the same row is not recorded twice.
+ * and a VIN conflict already recorded (same lot or VIN, same pair of values) is not recorded again.
+ * docs/core-tables.md states the rules for operators.
  */
 
 export type UpsertAction = 'inserted' | 'updated' | 'unchanged' | 'stale';
