@@ -18,9 +18,7 @@ CREATE TABLE audit.replays (
 );
 CREATE INDEX replays_file_id_idx ON audit.replays (file_id);
 
--- A replay replaces a file's stale-row records, and looks up a VIN conflict by its VIN before
--- recording it (by lot: vin_conflicts_lot_idx).
-CREATE INDEX upsert_conflicts_file_idx ON audit.upsert_conflicts (file_id);
+-- A replay looks up a VIN conflict by its VIN before recording it (by lot: vin_conflicts_lot_idx).
 CREATE INDEX vin_conflicts_vin_idx ON audit.vin_conflicts (vin_normalized);
 
 -- Sale Status of the lots: the three values the feed is known to carry, and any other kept as it

@@ -105,6 +105,20 @@ describe('core upsert', () => {
     expect(rows).toEqual([{ row_no: 2, reason: 'a newer row of the same lot in this file' }]);
   });
 
+  it('an exact repeat of a row (only the Id differs) is no conflict; a stale row creates no vehicle', async () => {
+    const row = { 'Lot number': '74000001', VIN: '1HGCM82633A000002', 'Last Updated Time': '2025-11-02T10:00:00Z' };
+    const r = await ingest(db, await file('exact-repeat.csv', [row, row]));
+    expect(r.upserts?.lots).toEqual({ inserted: 1, updated: 0, unchanged: 0, stale: 0 });
+    const { rows } = await db.pool.query('SELECT reason FROM audit.upsert_conflicts WHERE file_id = $1', [r.fileId]);
+    expect(rows).toEqual([]);
+
+    const older = await ingest(db, await file('stale-new-vin.csv', [{ ...row, VIN: 'WBA3A5C50CF000002', 'Last Updated Time': '2025-11-02T09:00:00Z' }]));
+    expect(older.upserts?.lots.stale).toBe(1);
+    expect(older.upserts?.vehicles.inserted).toBe(0);
+    const { rows: v } = await db.pool.query(`SELECT vin FROM public.vehicles WHERE vin = 'WBA3A5C50CF000002'`);
+    expect(v).toEqual([]);
+  });
+
   it('lets the newer Last Updated Time win whatever the arrival order, records the stale row and a changed VIN', async () => {
     const newer = await file('newer.csv', [{ 'Lot number': '72000001', VIN: '1FTFW1ET5DFC10312', Color: '', 'Sale Status': 'On Approval', 'Last Updated Time': '2025-11-03T12:00:00Z' }]);
     const older = await file('older.csv', [{ 'Lot number': '72000001', VIN: '2C3CDYCJ2DH744113', Color: 'RED', 'Sale Status': 'Pure Sale', 'Last Updated Time': '2025-11-03T08:00:00Z' }]);

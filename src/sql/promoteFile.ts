@@ -120,10 +120,15 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   return { rows: rows[0]!.rows, newPayloads };
 }
 
-/** Final figures on the registry row, known only once the rows are in. */
+/**
+ * Final figures on the registry row, known only once the rows are in. ingested_at is read from the
+ * clock here, under the payload lock that loads hold until they commit, so ordering files by it is
+ * the order their core upserts were applied in (replay --all relies on it); now() would be the
+ * transaction's start, before the COPY, which a concurrent smaller file can overtake.
+ */
 export async function completeFileRecord(client: pg.ClientBase, fileId: string, promoteMs: number, durationMs: number): Promise<void> {
   await client.query(
-    'UPDATE raw.csv_files SET promote_ms = $2, duration_ms = $3, ingested_at = now() WHERE file_id = $1',
+    'UPDATE raw.csv_files SET promote_ms = $2, duration_ms = $3, ingested_at = clock_timestamp() WHERE file_id = $1',
     [fileId, promoteMs, durationMs],
   );
 }

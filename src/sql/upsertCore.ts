@@ -16,8 +16,9 @@ import { LOAD_TABLE } from './loadTable.js';
  *
  * Replay (src/replayFile.ts) runs the same statements over all the lots of a stored file, rebuilt
  * from raw: the row that is stored already (same clock, same payload) is written again where its
- * values differ (a typing fix reaches the core tables), the file's stale-row records are replaced,
- * and a VIN conflict already recorded (same lot or VIN, same pair of values) is not recorded again.
+ * values differ (a typing fix reaches the core tables); stale rows are counted but not recorded
+ * again (audit.upsert_conflicts keeps what the live path saw), and a VIN conflict already recorded
+ * (same lot or VIN, same pair of values) is not recorded again.
  * docs/core-tables.md states the rules for operators.
  */
 
@@ -26,7 +27,7 @@ export interface UpsertCounts {
   readonly lots: Record<UpsertAction, number>;
   readonly vehicles: Record<UpsertAction, number>;
   readonly vinConflicts: number;
-  /** Lots applied whose Sale Status is none of KNOWN_SALE_STATUSES (stored as in the file). */
+  /** Lots applied or confirmed (not stale) whose Sale Status is none of KNOWN_SALE_STATUSES (stored as in the file). */
   readonly unknownSaleStatus: number;
 }
 
@@ -101,24 +102,31 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   await client.query('ANALYZE vinops_candidates (lot_external_id, vin_normalized, row_no)');
   const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
 
-  // 2. Rows that lose to what is stored (older), and the older rows of a lot repeated in this file.
-  if (replay) await client.query(`DELETE FROM audit.upsert_conflicts WHERE file_id = $1 AND table_name = 'lots'`, [fileId]);
-  const staleStored = await client.query(`INSERT INTO audit.upsert_conflicts
-      (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
-    SELECT 'lots', c.lot_external_id, $1::uuid, c.row_no, c.source_updated_at, x.source_updated_at, 'older than the stored lot (last write wins)'
-      FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
-     WHERE ${CLOCK('c')} < ${CLOCK('x')}`, [fileId]);
-  const staleInFile = await client.query(`INSERT INTO audit.upsert_conflicts
-      (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
-    SELECT 'lots', c.lot_external_id, $1::uuid, l.row_no, t.source_updated_at, c.source_updated_at, 'a newer row of the same lot in this file'
-      FROM ${source.rows} l JOIN vinops_candidates c ON c.lot_external_id = l.lot AND c.row_no <> l.row_no
-      JOIN staging.copart_typed t ON t.payload_hash = l.hash`, [fileId]);
+  // 2. Candidates older than the stored lot lose (last write wins): they change neither the lot nor
+  //    its vehicle. Live, they and the older rows of a lot repeated in this file (other content
+  //    than the newest) are recorded; a replay leaves those records as the live path wrote them.
+  await client.query('ALTER TABLE vinops_candidates ADD COLUMN loses boolean NOT NULL DEFAULT false');
+  await client.query(`UPDATE vinops_candidates c SET loses = true FROM public.lots x
+     WHERE x.lot_external_id = c.lot_external_id AND ${CLOCK('c')} < ${CLOCK('x')}`);
+  const staleInFileRows = `FROM ${source.rows} l JOIN vinops_candidates c ON c.lot_external_id = l.lot AND c.row_no <> l.row_no AND c.payload_hash <> l.hash
+      JOIN staging.copart_typed t ON t.payload_hash = l.hash`;
+  let staleStored: number;
+  let staleInFile: number;
+  if (replay) {
+    staleStored = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates WHERE loses')).rows[0]!.n;
+    staleInFile = (await client.query<{ n: number }>(`SELECT count(*)::int AS n ${staleInFileRows}`)).rows[0]!.n;
+  } else {
+    staleStored = (await client.query(`INSERT INTO audit.upsert_conflicts
+        (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
+      SELECT 'lots', c.lot_external_id, $1::uuid, c.row_no, c.source_updated_at, x.source_updated_at, 'older than the stored lot (last write wins)'
+        FROM vinops_candidates c JOIN public.lots x USING (lot_external_id) WHERE c.loses`, [fileId])).rowCount ?? 0;
+    staleInFile = (await client.query(`INSERT INTO audit.upsert_conflicts
+        (table_name, lot_external_id, file_id, row_no, incoming_updated_at, current_updated_at, reason)
+      SELECT 'lots', c.lot_external_id, $1::uuid, l.row_no, t.source_updated_at, c.source_updated_at, 'a newer row of the same lot in this file'
+      ${staleInFileRows}`, [fileId])).rowCount ?? 0;
+  }
 
-  // 3. Vehicles first (lots reference them): valid VINs, newest row per VIN among the candidates.
-  const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
-    SELECT 'vin_raw_variant', c.vin_normalized, v.vin_raw, c.vin_raw, $1::uuid, c.row_no
-      FROM vinops_candidates c JOIN public.vehicles v ON v.vin = c.vin_normalized
-     WHERE c.vin_valid AND v.vin_raw IS DISTINCT FROM c.vin_raw ${notRecorded('vin_raw_variant', 'v.vin_raw', 'c.vin_raw')}`, [fileId]);
+  // 3. Vehicles first (lots reference them): valid VINs, the newest winning row per VIN.
   // Loads hold the payload lock (promoteRows) until they commit, so nothing else writes these tables
   // meanwhile: a plain UPDATE of the known rows and an anti-join INSERT of the new ones, cheaper than
   // ON CONFLICT's speculative insertion per row.
@@ -127,9 +135,19 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vehicleCols = ['vin', ...vehicleFollow, ...vehicleKept];
   await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
     SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')}
-      FROM vinops_candidates c WHERE c.vin_valid
+      FROM vinops_candidates c WHERE c.vin_valid AND NOT c.loses
      ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
   await client.query('ANALYZE vinops_vehicles_in (vin)');
+  // A raw form other than the one known for the VIN: the stored vehicle's, or for a VIN new here,
+  // the form of its newest row in this file.
+  const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
+    SELECT 'vin_raw_variant', c.vin_normalized, coalesce(v.vin_raw, i.vin_raw), c.vin_raw, $1::uuid, c.row_no
+      FROM vinops_candidates c JOIN vinops_vehicles_in i ON i.vin = c.vin_normalized
+      LEFT JOIN public.vehicles v ON v.vin = c.vin_normalized
+     WHERE c.vin_valid AND NOT c.loses AND coalesce(v.vin_raw, i.vin_raw) IS DISTINCT FROM c.vin_raw
+       ${notRecorded('vin_raw_variant', 'coalesce(v.vin_raw, i.vin_raw)', 'c.vin_raw')}`, [fileId]);
+  const { rows: [vehiclesStale] } = await client.query<{ n: number }>(`SELECT count(*)::int AS n
+    FROM vinops_vehicles_in i JOIN public.vehicles v USING (vin) WHERE ${CLOCK('i')} < ${CLOCK('v')}`);
   const vehiclesUpdated = await client.query(`UPDATE public.vehicles v SET
       ${vehicleKept.map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
       ${vehicleFollow.map((col) => `${col} = i.${col}`).join(', ')}, updated_at = now()
@@ -143,7 +161,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vinChanges = await client.query(`INSERT INTO audit.vin_conflicts (kind, lot_external_id, vin_normalized, old_value, new_value, file_id, row_no)
     SELECT 'lot_vin_changed', c.lot_external_id, c.vin_normalized, x.vin, CASE WHEN c.vin_valid THEN c.vin_normalized END, $1::uuid, c.row_no
       FROM vinops_candidates c JOIN public.lots x USING (lot_external_id)
-     WHERE ${CLOCK('c')} > ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)
+     WHERE ${CLOCK('c')} ${wins} ${CLOCK('x')} AND x.vin IS DISTINCT FROM (CASE WHEN c.vin_valid THEN c.vin_normalized END)
        ${notRecorded('lot_vin_changed', 'x.vin', 'CASE WHEN c.vin_valid THEN c.vin_normalized END')}`, [fileId]);
   const lotKept = [...LOT_TYPED, ...LOT_TEXT.map(([c]) => c)];
   const lotFollow = ['vin', 'vin_raw', 'vin_issue', 'source_updated_at', 'source_file_id', 'source_row_no', 'payload_hash'];
@@ -172,14 +190,13 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     const updated = upd.rowCount ?? 0;
     return { inserted, updated, stale, unchanged: Math.max(0, total - inserted - updated - stale) };
   };
-  const { rows: [vc] } = await client.query<{ n: number; unknown_status: number }>(`SELECT
-      count(DISTINCT vin_normalized) FILTER (WHERE vin_valid)::int AS n,
-      count(*) FILTER (WHERE sale_status IS NOT NULL AND sale_status <> ALL ($1::text[]))::int AS unknown_status
-    FROM vinops_candidates`, [KNOWN_SALE_STATUSES]);
-  const stale = staleStored.rowCount ?? 0;
+  const { rows: [vc] } = await client.query<{ vehicles: number; unknown_status: number }>(`SELECT
+      (SELECT count(*) FROM vinops_vehicles_in)::int AS vehicles,
+      (SELECT count(*) FROM vinops_candidates WHERE NOT loses AND sale_status IS NOT NULL AND sale_status <> ALL ($1::text[]))::int AS unknown_status`,
+    [KNOWN_SALE_STATUSES]);
   return {
-    lots: { ...tally(lotsInserted, lotsUpdated, candidates, stale), stale: stale + (staleInFile.rowCount ?? 0) },
-    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.n, 0),
+    lots: { ...tally(lotsInserted, lotsUpdated, candidates, staleStored), stale: staleStored + staleInFile },
+    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.vehicles, vehiclesStale!.n),
     vinConflicts: (vinVariants.rowCount ?? 0) + (vinChanges.rowCount ?? 0),
     unknownSaleStatus: vc!.unknown_status,
   };
