@@ -1,4 +1,6 @@
 import { watch, type FSWatcher } from 'chokidar';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { isFeedPath, listFeedPaths, statSettled, type FoundFile } from './rawTree.js';
@@ -26,18 +28,28 @@ export class Discovery {
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private scanning: Promise<void> | undefined;
   private running = false;
+  /** Why the root cannot be read (missing, not a directory, no permission); undefined while it can. */
+  private rootProblem: string | undefined;
   /** Called after a new version was queued (wakes idle workers). */
   onQueued: () => void = () => {};
 
   constructor(private readonly pool: pg.Pool, private readonly log: Logger, private readonly options: DiscoveryOptions) {}
 
+  /** True while the tree is watched and its root can be read (readiness). */
   get watching(): boolean {
-    return this.running && this.watcher !== undefined;
+    return this.running && this.watcher !== undefined && this.rootProblem === undefined;
   }
 
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.watchTree();
+    await this.rescanNow();
+    this.rescanTimer = setInterval(() => { void this.rescanNow(); }, this.options.rescanIntervalMs);
+    this.rescanTimer.unref();
+  }
+
+  private watchTree(): void {
     const { rawDir } = this.options;
     this.watcher = watch(rawDir, {
       ignoreInitial: true, // the start scan covers what is already there
@@ -48,9 +60,6 @@ export class Discovery {
     this.watcher.on('add', (path) => this.schedule(path));
     this.watcher.on('change', (path) => this.schedule(path));
     this.watcher.on('error', (err) => this.log.warn({ err }, 'file watcher error (the periodic re-scan still finds files)'));
-    await this.rescanNow();
-    this.rescanTimer = setInterval(() => { void this.rescanNow(); }, this.options.rescanIntervalMs);
-    this.rescanTimer.unref();
   }
 
   /** Idempotent. */
@@ -73,6 +82,7 @@ export class Discovery {
 
   private async scan(): Promise<void> {
     try {
+      if (!(await this.rootReadable())) return;
       const paths = await listFeedPaths(this.options.rawDir);
       const known = await listQueuedVersions(this.pool, new Date(0));
       let queued = 0;
@@ -90,6 +100,37 @@ export class Discovery {
     } catch (err) {
       this.log.warn({ err }, 'raw tree scan failed; retrying at the next interval');
     }
+  }
+
+  /**
+   * Whether the root can be listed. A root that is missing (deleted, a mount not there) or unreadable
+   * is logged once and makes the daemon not ready; when it is back, it is watched anew (a watcher on
+   * a vanished directory may never see its successor) and this scan goes on.
+   */
+  private async rootReadable(): Promise<boolean> {
+    const { rawDir } = this.options;
+    let problem: string | undefined;
+    try {
+      if (!(await stat(rawDir)).isDirectory()) problem = 'not a directory';
+      else await access(rawDir, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      problem = (err as NodeJS.ErrnoException).code ?? String(err);
+    }
+    if (problem !== undefined) {
+      if (this.rootProblem === undefined) {
+        this.log.error({ raw_dir: rawDir, problem }, 'raw directory cannot be read: no file is found until it is back (looked at again at every re-scan)');
+      }
+      this.rootProblem = problem;
+      return false;
+    }
+    if (this.rootProblem !== undefined) {
+      this.rootProblem = undefined;
+      this.log.info({ raw_dir: rawDir }, 'raw directory back: watching it again');
+      const old = this.watcher;
+      if (this.running) this.watchTree();
+      await old?.close();
+    }
+    return true;
   }
 
   /** Checks a path once it has been quiet for settleMs (re-armed by every new event). */
