@@ -1,4 +1,4 @@
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
 /**
@@ -26,17 +26,15 @@ export interface FoundFile {
 }
 
 /**
- * Stats a candidate: undefined when it is gone, not a regular file, a link leading outside the root,
- * or not settled yet (modified less than `settleMs` ago: a writer may still be at it).
+ * Stats a candidate: undefined when it is gone, not a regular file, outside the root once links are
+ * resolved (the file itself or one of its day folders a link leading elsewhere), or not settled yet
+ * (modified less than `settleMs` ago: a writer may still be at it).
  */
 export async function statSettled(root: string, path: string, settleMs: number, now = Date.now()): Promise<FoundFile | undefined> {
   try {
-    const l = await lstat(path);
-    if (l.isSymbolicLink()) {
-      const target = await realpath(path);
-      const realRoot = await realpath(root);
-      if (!(target + sep).startsWith(realRoot + sep) || target === realRoot) return undefined;
-    }
+    const target = await realpath(path);
+    const realRoot = await realpath(root);
+    if (!target.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) return undefined;
     const s = await stat(path);
     if (!s.isFile()) return undefined;
     const mtimeMs = Math.floor(s.mtimeMs);
