@@ -81,6 +81,14 @@ try {
   console.log('ingest s: wall time of `vinops-etl ingest` in a child process, start to exit (includes the process start and the');
   console.log('core upsert into public.lots / public.vehicles, which runs in the same transaction);');
   console.log('\\copy floor: the same file into a plain 59-text-column table; DB growth: pg_database_size after - before.');
+  console.log('');
+  console.log('| file | read + COPY s | promote to raw, staging, audit s | core upsert s | process start, connect, commit s | rows/s without the core upsert |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of results) {
+    const { readMs, promoteMs, upsertMs } = r.phases;
+    const rest = r.seconds - (readMs + promoteMs + upsertMs) / 1000;
+    console.log(`| ${r.label} | ${(readMs / 1000).toFixed(2)} | ${(promoteMs / 1000).toFixed(2)} | ${(upsertMs / 1000).toFixed(2)} | ${rest.toFixed(2)} | ${Math.round(r.rows / (r.seconds - upsertMs / 1000))} |`);
+  }
   for (const r of results) if (r.floor.error) console.log(`\\copy of "${r.label}": ${r.floor.error}`);
 
   // Replay from raw (issue 7): the successor rebuilt over tables that already hold it.
@@ -110,7 +118,7 @@ function run(args) {
 async function ingest(path) {
   const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path]);
   if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
-  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots, fileId: result.fileId };
+  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots, fileId: result.fileId, phases: result.phases };
 }
 
 /** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */

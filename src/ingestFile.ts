@@ -57,9 +57,14 @@ export interface IngestResult {
   readonly reason: string | null;
   /** What the core upsert did (ingested files only). */
   readonly upserts?: UpsertCounts;
+  /**
+   * Where the time went (ingested files only): reading the file into the temp table, the promote
+   * into raw / staging / audit, the core upsert; all three inside the one transaction.
+   */
+  readonly phases?: { readonly readMs: number; readonly promoteMs: number; readonly upsertMs: number };
 }
 
-/** The file changed (size, mtime or inode) while it was read: nothing was stored; try again later. */
+/** The file changed (size, mtime, ctime or inode) while it was read: nothing was stored; try again later. */
 export class FileChangedError extends Error {
   override name = 'FileChangedError';
 }
@@ -175,7 +180,9 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
+      const tUpsert = performance.now();
       const upserts = await upsertCore(client, fileId, layout);
+      const upsertMs = Math.round(performance.now() - tUpsert);
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       const parseErrors = await insertParseErrors(client, runId, fileId, path);
       const promoteMs = Math.round(performance.now() - tPromote);
@@ -183,10 +190,11 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       await client.query('COMMIT');
       const vin = pct(encoder.counts.vinEmptyRows, counts.rows);
       const lot = pct(encoder.counts.lotEmptyRows, counts.rows);
-      const out = { ...result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0), upserts };
+      const out = { ...result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0), upserts,
+        phases: { readMs, promoteMs: promoteMs - upsertMs, upsertMs } };
       log.info({ file_id: fileId, sha256: loaded.sha256, rows: counts.rows, parse_errors: parseErrors, new_payloads: counts.newPayloads,
-        lots: upserts.lots, vehicles: upserts.vehicles, vin_conflicts: upserts.vinConflicts,
-        read_ms: readMs, promote_ms: promoteMs, seconds: out.seconds }, 'file ingested');
+        lots: upserts.lots, vehicles: upserts.vehicles, vin_conflicts: upserts.vinConflicts, unknown_sale_status: upserts.unknownSaleStatus,
+        read_ms: readMs, promote_ms: promoteMs, upsert_ms: upsertMs, seconds: out.seconds }, 'file ingested');
       return out;
     }
   } catch (err) {
@@ -261,11 +269,20 @@ async function load(client: pg.ClientBase, handle: FileHandle, head: Buffer, lay
   return { sha256: hash.digest('hex'), bytesRead, reader, encoder, copiedRows: copy.rowCount };
 }
 
-/** The bytes read must be the file as it was when opened: same size, mtime and inode. */
-async function assertUnchanged(handle: FileHandle, before: { size: number; mtimeMs: number; ino: number }, bytesRead: number): Promise<void> {
+/**
+ * The bytes read must be the file as it was when opened: same size, mtime and inode, and the same
+ * ctime unless a link to it came or went. ctime catches a rewrite in place that kept the size and
+ * put the old mtime back (`cp -p`, `touch -r`, rsync --inplace): only the kernel sets it. A file
+ * deleted or renamed over while read also moves its ctime, but then its link count changes and the
+ * open handle still reads the bytes it opened, whole.
+ */
+async function assertUnchanged(handle: FileHandle, before: { size: number; mtimeMs: number; ctimeMs: number; ino: number; nlink: number },
+  bytesRead: number): Promise<void> {
   const after = await handle.stat();
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino || bytesRead !== before.size) {
-    throw new FileChangedError(`file changed while being read (size ${before.size} -> ${after.size}, read ${bytesRead} bytes): nothing stored, will retry`);
+  const rewritten = after.ctimeMs !== before.ctimeMs && after.nlink === before.nlink;
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino || bytesRead !== before.size || rewritten) {
+    throw new FileChangedError(`file changed while being read (size ${before.size} -> ${after.size}, read ${bytesRead} bytes`
+      + `${after.mtimeMs !== before.mtimeMs ? ', mtime changed' : ''}${rewritten ? ', ctime changed' : ''}): nothing stored, will retry`);
   }
 }
 
