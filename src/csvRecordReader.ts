@@ -159,7 +159,7 @@ export class CsvRecordReader {
           pos = next;
           continue;
         }
-        this.recordError(sink, buf, pos, contentEnd, this.lineNo, `expected ${columns} fields, found ${n1}`);
+        this.recordError(sink, buf, pos, contentEnd, this.lineNo, this.withEncoding(`expected ${columns} fields, found ${n1}`, buf, pos, contentEnd));
         this.lineNo++;
         pos = next;
         continue;
@@ -204,7 +204,7 @@ export class CsvRecordReader {
             recordNext = nl2 === -1 ? buf.length : nl2 + 1;
           } else {
             outcome = 'error';
-            message = `expected ${columns} fields, found ${n} (in a record spanning ${lines} lines)`;
+            message = `unterminated quoted field on this line (read on over ${lines} lines it has ${n} fields, expected ${columns})`;
           }
           break;
         }
@@ -225,10 +225,16 @@ export class CsvRecordReader {
         pos = next;
         continue;
       }
-      this.recordError(sink, buf, pos, contentEnd, this.lineNo, message);
+      this.recordError(sink, buf, pos, contentEnd, this.lineNo, this.withEncoding(message, buf, pos, contentEnd));
       this.lineNo++;
       pos = next;
     }
+  }
+
+  /** A field-count error says first when the record also holds a NUL or invalid UTF-8 (a torn write, a binary tail). */
+  private withEncoding(message: string, buf: Buffer, start: number, end: number): string {
+    const problem = this.options.checkEncoding ? encodingProblem(buf, start, end) : undefined;
+    return problem === undefined ? message : `${problem} (and ${message})`;
   }
 
   /** The line read without `""` escapes, accepted when that gives the header's field count. */

@@ -427,7 +427,7 @@ describe('CsvRecordReader', () => {
   it('a stray quote whose record closes with the wrong count costs one line', () => {
     const o = readWhole('"1","a","b"\n"2","abc,def\n"3","g","h"\n"4","i","j"\n');
     expect(o.errors.map((e) => [e.lineNo, e.message, e.raw])).toEqual([
-      [3, 'expected 3 fields, found 4 (in a record spanning 2 lines)', '"2","abc,def'],
+      [3, 'unterminated quoted field on this line (read on over 2 lines it has 4 fields, expected 3)', '"2","abc,def'],
     ]);
     expect(fieldsOf(o)).toEqual([['1', 'a', 'b'], ['3', 'g', 'h'], ['4', 'i', 'j']]);
     expect(linesOf(o)).toEqual([2, 4, 5]);
@@ -605,7 +605,7 @@ describe('CsvRecordReader', () => {
     expect(o.errors.map((e) => [e.lineNo, e.message])).toEqual([
       [9, 'expected 3 fields, found 2'],
       [10, 'expected 3 fields, found 4'],
-      [14, 'expected 3 fields, found 4 (in a record spanning 2 lines)'],
+      [14, 'unterminated quoted field on this line (read on over 2 lines it has 4 fields, expected 3)'],
       [16, 'NUL byte at byte 7 of the record'],
       [17, 'invalid UTF-8 at byte 10 of the record'],
       [19, 'unterminated quoted field (reached the end of the file)'],
