@@ -14,7 +14,7 @@ import { RowEncoder } from './rowEncoder.js';
 import { COPY_LOAD_SQL, createLoadTable } from './sql/loadTable.js';
 import {
   KnownPayloadMissingError, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, promoteRows,
-  recordRun, registerFile, type RunRecord,
+  recordRun, registerFile, type RecentPayloads, type RunRecord,
 } from './sql/promoteFile.js';
 import { upsertCore, type UpsertCounts } from './sql/upsertCore.js';
 import { windowFromPath } from './windowFromPath.js';
@@ -124,20 +124,20 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
     });
 
     async function loadAndPromote(client: pg.PoolClient): Promise<IngestResult> {
-      const known = new DigestSet(await listRecentPayloads(client, KNOWN_PAYLOADS_MAX));
+      const recent = await listRecentPayloads(client, KNOWN_PAYLOADS_MAX);
       try {
-        return await loadAndPromoteWith(client, known);
+        return await loadAndPromoteWith(client, recent);
       } catch (err) {
         if (!(err instanceof KnownPayloadMissingError)) throw err;
         await client.query('ROLLBACK');
         log.warn({ err }, 'payloads of the previous file vanished: loading again without that shortcut');
-        return loadAndPromoteWith(client, new DigestSet(Buffer.alloc(0)));
+        return loadAndPromoteWith(client, { fileId: null, hashes: Buffer.alloc(0) });
       }
     }
 
-    async function loadAndPromoteWith(client: pg.PoolClient, known: DigestSet): Promise<IngestResult> {
+    async function loadAndPromoteWith(client: pg.PoolClient, recent: RecentPayloads): Promise<IngestResult> {
       const tRead = performance.now();
-      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, known, options.signal);
+      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, new DigestSet(recent.hashes), options.signal);
       const readMs = Math.round(performance.now() - tRead);
       await assertUnchanged(handle, stat, loaded.bytesRead);
 
@@ -176,7 +176,7 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       }
 
       const tPromote = performance.now();
-      const counts = await promoteRows(client, fileId, layout.idIndex !== -1);
+      const counts = await promoteRows(client, fileId, layout.idIndex !== -1, loaded.encoder.counts.knownRows > 0 ? recent.fileId : null);
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }

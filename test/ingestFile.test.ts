@@ -123,6 +123,43 @@ describe('ingest: lossless and exactly once', () => {
     expect(second.newPayloads).toBeGreaterThan(0);
     expect(second.newPayloads).toBeLessThan(3000 * 0.05); // ~1 % updated + the new lot
   });
+
+  it('loads a successor again in full when the file it was sent against is deleted with its payloads mid-load', async () => {
+    const a = join(dir, 'gone0.csv');
+    const b = join(dir, 'gone1.csv');
+    await writeFeedFile(a, { rows: 2000, seed: 77, generation: 0 });
+    await writeFeedFile(b, { rows: 2000, seed: 77, generation: 1 });
+    const first = await ingest(a);
+    // Once B's rows are in the temp table (most of them by A's payload addresses), an operator
+    // deletes A and every payload only it used, as a retention job would.
+    let deleted = false;
+    const pool = {
+      connect: async () => {
+        const client = await db.pool.connect();
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as { query: unknown }).query = (text: unknown, ...rest: unknown[]) => {
+          if (!deleted && typeof text === 'string' && text.startsWith('ANALYZE vinops_load')) {
+            deleted = true;
+            return db.pool.query(`WITH gone AS (DELETE FROM raw.payloads WHERE hash IN
+                (SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1) RETURNING hash)
+              DELETE FROM staging.copart_typed WHERE payload_hash IN (SELECT hash FROM gone)`, [first.fileId])
+              .then(() => db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [first.fileId]))
+              .then(() => query(text, ...rest));
+          }
+          return query(text, ...rest);
+        };
+        const release = client.release.bind(client);
+        client.release = (err?: Error | boolean) => { (client as { query: unknown }).query = query; release(err); };
+        return client;
+      },
+    } as unknown as typeof db.pool;
+    const second = await ingestFile({ pool, log: silentLog, maxRecordBytes: 1024 * 1024 }, b);
+    expect(deleted).toBe(true);
+    await expectLossless(b, second);
+    expect(second.newPayloads).toBe(2000); // nothing of A was left to refer to
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM staging.copart_raw WHERE file_id = $1', [second.fileId]);
+    expect(rows[0].n).toBe(2000);
+  });
 });
 
 describe('ingest: real-feed tolerance', () => {

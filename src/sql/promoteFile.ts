@@ -16,7 +16,13 @@ const PAYLOAD_LOCK: readonly [number, number] = [0x76696e6f, 2];
  */
 export async function lockPayloadStore(client: pg.ClientBase): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...PAYLOAD_LOCK]);
+  // The set-based steps after the lock sort and hash whole files (154,000 rows); at the default 4 MB
+  // those spill to disk. One transaction at a time holds the lock, so this much is used once.
+  await client.query(`SET LOCAL work_mem = '${PROMOTE_WORK_MEM}'`);
 }
+
+/** work_mem of the transaction that holds the payload lock. */
+const PROMOTE_WORK_MEM = '64MB';
 
 /** What raw.csv_files records about a file. */
 export interface FileRecord {
@@ -65,16 +71,25 @@ export class KnownPayloadMissingError extends Error {
   override name = 'KnownPayloadMissingError';
 }
 
+/** The payload addresses of one stored file, which the next file mostly repeats. */
+export interface RecentPayloads {
+  /** The file they belong to; null when there is none (an empty database) or it was too large. */
+  readonly fileId: string | null;
+  /** Concatenated 16-byte addresses. */
+  readonly hashes: Buffer;
+}
+
 /**
- * Content addresses of the payloads of the most recently ingested file, 16 bytes each, which the
- * next file mostly repeats; empty when that file has more than `maxRows` rows (memory stays bounded).
+ * Content addresses of the payloads of the most recently ingested file, 16 bytes each; none when
+ * that file has more than `maxRows` rows (memory stays bounded).
  */
-export async function listRecentPayloads(client: pg.ClientBase, maxRows: number): Promise<Buffer> {
-  const { rows } = await client.query<{ hashes: Buffer | null }>(
-    `SELECT (SELECT string_agg(uuid_send(h), ''::bytea) FROM unnest(c.payload_hashes) h WHERE h IS NOT NULL) AS hashes
+export async function listRecentPayloads(client: pg.ClientBase, maxRows: number): Promise<RecentPayloads> {
+  const { rows } = await client.query<{ file_id: string; hashes: Buffer | null }>(
+    `SELECT f.file_id, (SELECT string_agg(uuid_send(h), ''::bytea) FROM unnest(c.payload_hashes) h WHERE h IS NOT NULL) AS hashes
        FROM raw.csv_files f JOIN raw.file_contents c USING (file_id)
       WHERE f.row_count <= $1 ORDER BY f.ingested_at DESC LIMIT 1`, [maxRows]);
-  return rows[0]?.hashes ?? Buffer.alloc(0);
+  const r = rows[0];
+  return r?.hashes ? { fileId: r.file_id, hashes: r.hashes } : { fileId: null, hashes: Buffer.alloc(0) };
 }
 
 export interface PromoteCounts {
@@ -85,24 +100,31 @@ export interface PromoteCounts {
 /**
  * Stores the payloads not seen before (with their typed staging rows), then one raw.file_rows row
  * per data row, all from the load table.
+ *
+ * Rows the encoder sent by address only (`knownFrom`: the stored file whose payloads it knew) are
+ * not probed one by one: payloads are immutable and are never deleted while a stored file refers to
+ * them (docs/operations.md, *Retention*), so they are all there exactly when that file still is,
+ * which one lookup under the payload lock tells. Only the rows that carry their values (new to the
+ * encoder, ~1 % of a steady-state file) are checked against raw.payloads.
  */
-export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: boolean): Promise<PromoteCounts> {
-  // Temp tables are never auto-analyzed; without a row count the joins below plan as nested loops.
-  await client.query(`ANALYZE ${LOAD_TABLE} (row_no, hash)`);
+export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: boolean,
+  knownFrom: string | null): Promise<PromoteCounts> {
+  // Temp tables are never auto-analyzed; without statistics the joins below plan as nested loops.
+  await client.query(`ANALYZE ${LOAD_TABLE} (row_no, hash, lot, err)`);
   // New payloads are found with an anti-join and inserted plainly (no per-row speculative insertion).
   // Loads running at the same time take turns from here to their commit, so the anti-join of the
   // second one sees what the first one inserted.
   await lockPayloadStore(client);
+  if (knownFrom !== null) {
+    const { rowCount } = await client.query('SELECT 1 FROM raw.file_contents WHERE file_id = $1', [knownFrom]);
+    if (rowCount !== 1) throw new KnownPayloadMissingError(`file ${knownFrom}, whose payloads rows were sent as known, is no longer stored`);
+  }
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
     SELECT DISTINCT ON (l.hash) l.row_no FROM ${LOAD_TABLE} l
-     WHERE l.err IS NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
+     WHERE l.err IS NULL AND l.typed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
      ORDER BY l.hash`);
   const newPayloads = fresh.rowCount ?? 0;
   if (newPayloads > 0) {
-    // A row sent by address only must point at a stored payload; the loader retries without the shortcut.
-    const { rows: missing } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM vinops_new n
-      JOIN ${LOAD_TABLE} l USING (row_no) WHERE l.typed IS NULL`);
-    if (missing[0]!.n > 0) throw new KnownPayloadMissingError(`${missing[0]!.n} rows refer to payloads that are not stored`);
     await client.query('ANALYZE vinops_new');
     await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
       SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);

@@ -108,7 +108,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   await client.query('ALTER TABLE vinops_candidates ADD COLUMN loses boolean NOT NULL DEFAULT false');
   await client.query(`UPDATE vinops_candidates c SET loses = true FROM public.lots x
      WHERE x.lot_external_id = c.lot_external_id AND ${CLOCK('c')} < ${CLOCK('x')}`);
-  const staleInFileRows = `FROM ${source.rows} l JOIN vinops_candidates c ON c.lot_external_id = l.lot AND c.row_no <> l.row_no AND c.payload_hash <> l.hash
+  const staleInFileRows = `FROM vinops_candidates c JOIN ${source.rows} l ON l.lot = c.lot_external_id AND l.row_no <> c.row_no AND l.hash <> c.payload_hash
       JOIN staging.copart_typed t ON t.payload_hash = l.hash`;
   let staleStored: number;
   let staleInFile: number;
