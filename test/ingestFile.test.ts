@@ -199,9 +199,19 @@ describe('ingest: real-feed tolerance', () => {
   });
 
   it('stores a value holding U+001F (the payload separator) losslessly', async () => {
-    const path = await smallV4('unit-separator.csv', (v, i) => { if (i === 2) v[13] = 'a\u001fb'; });
+    const color = HEADER_V4.indexOf('Color');
+    // Lot numbers of their own: other fixtures' lots carry the same Last Updated Time.
+    const path = await smallV4('unit-separator.csv', (v, i) => { v[8] = String(91000000 + i); if (i === 2) { v[13] = 'a\u001fb'; v[color] = 'c\u001fd'; } });
     const result = await ingest(path);
     await expectLossless(path, result);
+    // The core tables read such a payload from its text[] form, at the same positions.
+    const { rows } = await db.pool.query(`SELECT lot_external_id, color, location_zip FROM public.lots
+      WHERE lot_external_id IN ('91000001', '91000002') ORDER BY lot_external_id`);
+    const zip = (await independentlyParsed(path))[0]!['Location ZIP'];
+    expect(rows).toEqual([
+      { lot_external_id: '91000001', color: expect.not.stringContaining('\u001f'), location_zip: zip },
+      { lot_external_id: '91000002', color: 'c\u001fd', location_zip: zip },
+    ]);
   });
 
   it('keeps every value of a header with a repeated name', async () => {

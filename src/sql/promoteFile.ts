@@ -120,7 +120,7 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
     if (rowCount !== 1) throw new KnownPayloadMissingError(`file ${knownFrom}, whose payloads rows were sent as known, is no longer stored`);
   }
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
-    SELECT DISTINCT ON (l.hash) l.row_no FROM ${LOAD_TABLE} l
+    SELECT DISTINCT ON (l.hash) l.row_no, l.lot FROM ${LOAD_TABLE} l
      WHERE l.err IS NULL AND l.typed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
      ORDER BY l.hash`);
   const newPayloads = fresh.rowCount ?? 0;

@@ -63,7 +63,7 @@ export interface UpsertSource {
 /** The live ingest: the load table, and the lots with a payload first stored by this file. */
 export const LIVE_SOURCE: UpsertSource = {
   rows: `(SELECT row_no, hash, lot FROM ${LOAD_TABLE} WHERE err IS NULL)`,
-  lots: `SELECT l2.lot FROM vinops_new n JOIN ${LOAD_TABLE} l2 USING (row_no) WHERE l2.lot IS NOT NULL`,
+  lots: 'SELECT n.lot FROM vinops_new n WHERE n.lot IS NOT NULL',
 };
 
 /** The last-write-wins order: (source_updated_at, payload_hash), NULL time oldest. */
@@ -86,19 +86,21 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     ? `AND (${cols.map((c) => `${target}.${c}`).join(', ')}) IS DISTINCT FROM (${cols.map(set).join(', ')})` : '';
   const text = (role: ColumnRole): string => {
     const i = layout.roleIndex[role];
-    return i === undefined ? 'NULL::text' : `nullif(btrim(pv.v[${payloadPosition(layout, i)}]), '')`;
+    if (i === undefined) return 'NULL::text';
+    // split_part finds the value with one memchr-fast scan of the text; a subscript of the text[]
+    // that raw.payload_values builds walks the array from its start, per column.
+    const k = payloadPosition(layout, i);
+    return `nullif(btrim(CASE WHEN p.vals IS NULL THEN split_part(p.vals_text, E'\\x1f', ${k}) ELSE p.vals[${k}] END), '')`;
   };
   // 1. The candidates: per lot whose content is new in this file, its newest row in the file, typed,
-  //    with the descriptive columns read from its payload values (payload_values once per row:
-  //    OFFSET 0 keeps the lateral from being inlined into every column).
+  //    with the descriptive columns read from its payload values.
   await client.query(`CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
     SELECT r.*, ${[...LOT_TEXT, ...VEHICLE_TEXT].map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
       FROM (SELECT DISTINCT ON (t.lot_external_id) l.row_no, t.*
               FROM ${source.rows} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
              WHERE l.lot IS NOT NULL${source.lots === undefined ? '' : ` AND l.lot IN (${source.lots})`}
              ORDER BY t.lot_external_id, coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC, l.row_no DESC) r
-      JOIN raw.payloads p ON p.hash = r.payload_hash
-      CROSS JOIN LATERAL (SELECT raw.payload_values(p) AS v OFFSET 0) pv`);
+      JOIN raw.payloads p ON p.hash = r.payload_hash`);
   await client.query('ANALYZE vinops_candidates (lot_external_id, vin_normalized, row_no)');
   const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
 
