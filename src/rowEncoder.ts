@@ -9,6 +9,7 @@ import {
 
 const QUOTE = 34;
 const UNIT_SEPARATOR = 0x1f;
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
  * The typed columns, in the order staging.copart_typed stores them after payload_hash (a row literal
@@ -87,8 +88,6 @@ export class RowEncoder implements RecordSink {
   row(buf: Buffer, spans: readonly number[], lineNo: number, _recordNo: number, start: number, end: number, escapes: boolean): void {
     const hasSeparator = buf.subarray(start, end).indexOf(UNIT_SEPARATOR) !== -1;
     const md5 = this.contentAddress(buf, spans, start, end, escapes, hasSeparator);
-    const hash = md5.toString('hex');
-    const uuid = `${hash.slice(0, 8)}-${hash.slice(8, 12)}-${hash.slice(12, 16)}-${hash.slice(16, 20)}-${hash.slice(20)}`;
     const idIndex = this.layout.idIndex;
 
     // 1. Known payload: the address alone (the steady state). Empty VIN / Lot are counted on the raw
@@ -99,7 +98,9 @@ export class RowEncoder implements RecordSink {
       this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
       if (idIndex === -1) this.ascii('\\N');
       else this.field(buf, spans[idIndex * 3]!, spans[idIndex * 3 + 1]!, spans[idIndex * 3 + 2]! as FieldKind);
-      this.ascii(`\t${uuid}\t`);
+      this.byte(9);
+      this.uuid(md5);
+      this.byte(9);
       this.lotField(buf, spans);
       this.byte(9);
       this.ascii(this.knownTail);
@@ -144,6 +145,8 @@ export class RowEncoder implements RecordSink {
     }
 
     // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals, typed
+    const hex = md5.toString('hex');
+    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
     this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
     if (this.layout.idIndex === -1) this.ascii('\\N');
     else this.escaped(s, this.starts[this.layout.idIndex]!, this.ends[this.layout.idIndex]!);
@@ -201,6 +204,20 @@ export class RowEncoder implements RecordSink {
     if (this.len === 0) return;
     this.emit(Buffer.from(this.out.subarray(0, this.len)));
     this.len = 0;
+  }
+
+  /** A content address in uuid text form, written straight from its 16 bytes (no string per row). */
+  private uuid(d: Buffer): void {
+    this.ensure(36);
+    const o = this.out;
+    let n = this.len;
+    for (let i = 0; i < 16; i++) {
+      if (i === 4 || i === 6 || i === 8 || i === 10) o[n++] = 45; // -
+      const b = d[i]!;
+      o[n++] = HEX[b >> 4]!;
+      o[n++] = HEX[b & 15]!;
+    }
+    this.len = n;
   }
 
   /** The trimmed Lot number of every row (the core upsert finds a lot's rows by it), or NULL. */
