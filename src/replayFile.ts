@@ -4,8 +4,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { buildLayout, type FileLayout } from './header.js';
-import { RowEncoder, TYPED_COLUMNS } from './rowEncoder.js';
+import { RowEncoder } from './rowEncoder.js';
 import { lockPayloadStore } from './sql/promoteFile.js';
+import { TYPED_NAMES } from './sql/loadTable.js';
 import { upsertCore, type UpsertCounts } from './sql/upsertCore.js';
 
 /**
@@ -99,15 +100,15 @@ export async function replayFile(client: pg.ClientBase, fileId: string, options:
 
 /**
  * Types the file's payloads again from raw.payloads: a cursor feeds BATCH payloads at a time to the
- * encoder, whose row literals go by COPY into a temp table, then into staging (missing rows added,
- * changed ones rewritten, equal ones left alone).
+ * encoder, whose typed rows go by COPY into a temp table shaped like staging.copart_typed, then into
+ * staging (missing rows added, changed ones rewritten, equal ones left alone).
  */
 async function retypePayloads(client: pg.ClientBase, fileId: string, layout: FileLayout, skipReplayed: boolean): Promise<{ payloads: number; inserted: number; updated: number }> {
   const listed = await client.query(`CREATE TEMP TABLE vinops_replay_hashes ON COMMIT DROP AS
     SELECT DISTINCT r.payload_hash AS hash FROM raw.file_rows r WHERE r.file_id = $1
     ${skipReplayed ? `EXCEPT SELECT hash FROM ${REPLAYED_TABLE}` : ''}`, [fileId]);
   const payloads = listed.rowCount ?? 0;
-  await client.query('CREATE TEMP TABLE vinops_retyped (typed text) ON COMMIT DROP');
+  await client.query('CREATE TEMP TABLE vinops_retyped (LIKE staging.copart_typed) ON COMMIT DROP');
   await client.query(`DECLARE vinops_replay_payloads NO SCROLL CURSOR FOR
     SELECT p.hash, p.vals_text, p.vals FROM vinops_replay_hashes h JOIN raw.payloads p USING (hash)`);
   let fetched = 0;
@@ -120,15 +121,15 @@ async function retypePayloads(client: pg.ClientBase, fileId: string, layout: Fil
     const encoder = new RowEncoder(layout, (chunk) => chunks.push(chunk));
     for (const r of rows) encoder.typedRow(r.vals ?? r.vals_text!.split('\x1f'), r.hash);
     encoder.flush();
-    await pipeline(Readable.from(chunks), client.query(copyFrom('COPY vinops_retyped (typed) FROM STDIN WITH (FORMAT text)')));
+    await pipeline(Readable.from(chunks), client.query(copyFrom(`COPY vinops_retyped (payload_hash, ${TYPED_NAMES.join(', ')}) FROM STDIN WITH (FORMAT text)`)));
   }
   await client.query('CLOSE vinops_replay_payloads');
   if (fetched !== payloads) throw new ReplayError(`file ${fileId}: ${payloads - fetched} of its payloads are missing from raw.payloads`);
 
-  const cols = TYPED_COLUMNS.map(([name]) => name);
+  const cols = TYPED_NAMES;
   const { rows: [counts] } = await client.query<{ inserted: number; updated: number }>(`WITH up AS (
-      INSERT INTO staging.copart_typed AS s
-      SELECT (t.r).* FROM (SELECT typed::staging.copart_typed AS r FROM vinops_retyped OFFSET 0) t
+      INSERT INTO staging.copart_typed AS s (payload_hash, ${cols.join(', ')})
+      SELECT payload_hash, ${cols.join(', ')} FROM vinops_retyped
       ON CONFLICT (payload_hash) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
        WHERE (${cols.map((c) => `s.${c}`).join(', ')}) IS DISTINCT FROM (${cols.map((c) => `EXCLUDED.${c}`).join(', ')})
       RETURNING (xmax = 0) AS inserted)

@@ -12,9 +12,9 @@ const UNIT_SEPARATOR = 0x1f;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
- * The typed columns, in the order staging.copart_typed stores them after payload_hash (a row literal
- * of that table is what the encoder writes; test/ingestFile.test.ts checks the order). Keys, dates,
- * money and codes only: descriptive text (make, model, damage…) stays in the raw payload, once.
+ * The typed columns, in the order staging.copart_typed stores them after payload_hash (the load
+ * table carries them under the same names and types; test/ingestFile.test.ts checks the order). Keys,
+ * dates, money and codes only: descriptive text (make, model, damage…) stays in the raw payload, once.
  */
 export const TYPED_COLUMNS = [
   ['lot_external_id', 'text'], ['vin_raw', 'text'], ['vin_normalized', 'text'], ['vin_valid', 'boolean'],
@@ -41,11 +41,11 @@ export interface EncoderCounts {
 }
 
 /**
- * Turns each record the reader finds into one line of `COPY ... (FORMAT text)` for the load table:
- * row position, the Id cell, the payload (values joined by U+001F, or a text[] literal when a value
- * holds U+001F itself), its content address, and the typed staging columns. Parse errors become
- * lines with the error columns filled. Typing runs here, on Node's core, while PostgreSQL is busy
- * with the COPY on its own.
+ * Turns each record the reader finds into one line of `COPY ... (FORMAT text)` for the load table
+ * (src/sql/loadTable.ts): row position, the Id cell, the payload (values joined by U+001F, or a text[]
+ * literal when a value holds U+001F itself), its content address, and the typed staging columns.
+ * Parse errors become lines with the error columns filled. Typing runs here, on Node's core, while
+ * PostgreSQL is busy with the COPY on its own.
  */
 export class RowEncoder implements RecordSink {
   readonly counts: EncoderCounts = { vinEmptyRows: 0, lotEmptyRows: 0, knownRows: 0 };
@@ -79,8 +79,10 @@ export class RowEncoder implements RecordSink {
     });
     this.prefixJoined = Buffer.from(`${layout.layoutHash}j`);
     this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
-    this.nullTail = '\t\\N'.repeat(6);
-    this.knownTail = '\\N\t\\N\t\\N\n';
+    // After raw_length: id_value, hash, lot, vals_text, vals and the typed columns, all NULL.
+    this.nullTail = '\t\\N'.repeat(5 + TYPED_COLUMNS.length);
+    // After lot: vals_text, vals and the typed columns, all NULL.
+    this.knownTail = `${'\t\\N'.repeat(2 + TYPED_COLUMNS.length)}\n`;
     this.starts = new Array<number>(layout.columns).fill(0);
     this.ends = new Array<number>(layout.columns).fill(0);
   }
@@ -102,7 +104,6 @@ export class RowEncoder implements RecordSink {
       this.uuid(md5);
       this.byte(9);
       this.lotField(buf, spans);
-      this.byte(9);
       this.ascii(this.knownTail);
       if (this.len >= this.chunkBytes) this.flush();
       return;
@@ -144,7 +145,7 @@ export class RowEncoder implements RecordSink {
       }
     }
 
-    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals, typed
+    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals, typed columns
     const hex = md5.toString('hex');
     const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
     this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
@@ -161,14 +162,15 @@ export class RowEncoder implements RecordSink {
       this.ascii('\t\\N');
     }
     this.byte(9);
-    this.typed(s, uuid);
+    this.typed(s);
     this.byte(10);
     if (this.len >= this.chunkBytes) this.flush();
   }
 
   /**
-   * One COPY line holding only the typed staging row literal of a stored payload: its values in
-   * payload order (header without Id), as raw.payload_values returns them (replay from raw).
+   * One COPY line of a staging.copart_typed row (payload_hash, then the typed columns) for a stored
+   * payload: its values in payload order (header without Id), as raw.payload_values returns them
+   * (replay from raw).
    */
   typedRow(values: readonly string[], uuid: string): void {
     const layout = this.layout;
@@ -185,7 +187,8 @@ export class RowEncoder implements RecordSink {
       if (f !== layout.idIndex) p += s.write(values[k++]!, p, 'utf8');
       this.ends[f] = p;
     }
-    this.typed(s, uuid);
+    this.ascii(`${uuid}\t`);
+    this.typed(s);
     this.byte(10);
     if (this.len >= this.chunkBytes) this.flush();
   }
@@ -275,8 +278,8 @@ export class RowEncoder implements RecordSink {
     this.escaped(tmp, 0, decodeInto(buf, start, end, kind, tmp, 0));
   }
 
-  /** The typed columns of the current record (values decoded in s). */
-  private typed(s: Buffer, uuid: string): void {
+  /** The typed columns of the current record (values decoded in s), as tab-separated COPY fields. */
+  private typed(s: Buffer): void {
     const notes: string[] = [];
     const str = (r: ColumnRole): string | null => {
       const f = this.role[r];
@@ -347,53 +350,24 @@ export class RowEncoder implements RecordSink {
     };
     computed.processing_error = notes.length === 0 ? null : notes.join('; ');
 
-    // One COPY field holding a staging.copart_typed row literal: (payload_hash,lot_external_id,...).
-    // PostgreSQL parses it (record_in) only for the payloads it has not stored yet.
-    this.ascii(`(${uuid}`);
     for (let c = 0; c < TYPED_COLUMNS.length; c++) {
       const name = TYPED_COLUMNS[c]![0];
-      this.byte(44);
+      if (c > 0) this.byte(9);
       const src = this.textSources[c];
       if (src !== undefined) {
         const [a, b] = trimSpaces(s, this.starts[src]!, this.ends[src]!);
-        if (a !== b) this.recordField(s, a, b);
+        if (a === b) this.ascii('\\N');
+        else this.escaped(s, a, b);
       } else if (name === 'vin_raw') {
-        if (vinRaw !== null && vinRaw[0] !== vinRaw[1]) this.recordField(s, vinRaw[0], vinRaw[1]);
+        if (vinRaw === null || vinRaw[0] === vinRaw[1]) this.ascii('\\N');
+        else this.escaped(s, vinRaw[0], vinRaw[1]);
       } else {
         const v = computed[name];
-        if (v === null || v === undefined) continue;
-        if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') {
-          const b = Buffer.from(v, 'utf8'); // text from the file: escape
-          this.recordField(b, 0, b.length);
-        } else {
-          this.ascii(`"${v}"`); // dates, numbers, booleans: ASCII with nothing to escape
-        }
+        if (v === null || v === undefined) this.ascii('\\N');
+        else if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') this.text(v); // text from the file: escape
+        else this.ascii(v); // dates, numbers, booleans: ASCII with nothing to escape
       }
     }
-    this.byte(41);
-  }
-
-
-  /**
-   * A quoted field of a row literal inside a COPY text field: `"` and `\\` escaped for record_in,
-   * then backslash, tab, LF and CR escaped for COPY. An absent field (nothing) is NULL.
-   */
-  private recordField(src: Buffer, start: number, end: number): void {
-    this.ensure((end - start) * 4 + 2);
-    const o = this.out;
-    let n = this.len;
-    o[n++] = QUOTE;
-    for (let i = start; i < end; i++) {
-      const b = src[i]!;
-      if (b === QUOTE) { o[n++] = QUOTE; o[n++] = QUOTE; }
-      else if (b === 92) { o[n++] = 92; o[n++] = 92; o[n++] = 92; o[n++] = 92; }
-      else if (b === 9) { o[n++] = 92; o[n++] = 116; }
-      else if (b === 10) { o[n++] = 92; o[n++] = 110; }
-      else if (b === 13) { o[n++] = 92; o[n++] = 114; }
-      else o[n++] = b;
-    }
-    o[n++] = QUOTE;
-    this.len = n;
   }
 
   /** Bytes with COPY text-format escapes for backslash, tab, LF and CR. */

@@ -335,10 +335,14 @@ describe('staging typing (FEED.md)', () => {
     expect([legacy.vin_raw, legacy.vin_valid]).toEqual(['44305R', true]);
   });
 
-  it('writes row literals in the column order of staging.copart_typed', async () => {
-    const { rows } = await db.pool.query(`SELECT array_agg(attname::text ORDER BY attnum) AS cols FROM pg_attribute
-      WHERE attrelid = 'staging.copart_typed'::regclass AND attnum > 0 AND NOT attisdropped`);
+  it('types rows into columns of the names, order and types of staging.copart_typed', async () => {
+    const { rows } = await db.pool.query(`SELECT array_agg(attname::text ORDER BY attnum) AS cols,
+        array_agg(atttypid::regtype::text ORDER BY attnum) AS types,
+        (SELECT array_agg(t::regtype::text ORDER BY n) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)) AS expected_types
+      FROM pg_attribute WHERE attrelid = 'staging.copart_typed'::regclass AND attnum > 0 AND NOT attisdropped`,
+    [['uuid', ...TYPED_COLUMNS.map(([, type]) => type)]]);
     expect(rows[0].cols).toEqual(['payload_hash', ...TYPED_COLUMNS.map(([name]) => name)]);
+    expect(rows[0].types).toEqual(rows[0].expected_types);
   });
 
   it('agrees with public.normalize_vin / is_valid_vin on every stored VIN', async () => {

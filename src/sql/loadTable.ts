@@ -1,9 +1,10 @@
 import type pg from 'pg';
+import { TYPED_COLUMNS } from '../rowEncoder.js';
 
 /**
  * The per-transaction temporary table the COPY fills, one line per record: parse errors with their
  * columns, data rows with their content address and, unless the payload is known to be stored, its
- * values and typed staging row (RowEncoder).
+ * values and typed staging columns (RowEncoder).
  * `row_no` is an identity column, so each record's position in the file is recorded as COPY reads
  * it (row_number() over () would not follow file order); parse errors share the numbering.
  */
@@ -12,8 +13,15 @@ export const LOAD_TABLE = 'vinops_load';
 const COLUMNS: readonly (readonly [string, string])[] = [
   ['line_no', 'bigint'], ['err', 'text'], ['raw_text', 'text'], ['raw_bytes', 'bytea'], ['raw_length', 'bigint'],
   ['id_value', 'text'], ['hash', 'uuid'], ['lot', 'text'], ['vals_text', 'text'], ['vals', 'text[]'],
-  ['typed', 'text'], // a staging.copart_typed row literal, parsed only for new payloads
+  // staging.copart_typed's columns under their own names: NULL on rows sent by address only.
+  ...TYPED_COLUMNS,
 ];
+
+/** The typed column names, in staging.copart_typed's order. */
+export const TYPED_NAMES: readonly string[] = TYPED_COLUMNS.map(([name]) => name);
+
+/** Whether a load-table row (alias `l`) carries its values and typed columns, not only its address. */
+export const carriesValues = (l: string): string => `(${l}.vals_text IS NOT NULL OR ${l}.vals IS NOT NULL)`;
 
 export async function createLoadTable(client: pg.ClientBase): Promise<void> {
   await client.query(`CREATE TEMP TABLE ${LOAD_TABLE} (

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { FileLayout } from '../header.js';
-import { LOAD_TABLE } from './loadTable.js';
+import { LOAD_TABLE, TYPED_NAMES, carriesValues } from './loadTable.js';
 
 /**
  * The set-based statements that move one loaded file from the temp table into raw, staging and audit.
@@ -121,16 +121,15 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   }
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
     SELECT DISTINCT ON (l.hash) l.row_no, l.lot FROM ${LOAD_TABLE} l
-     WHERE l.err IS NULL AND l.typed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
+     WHERE l.err IS NULL AND ${carriesValues('l')} AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
      ORDER BY l.hash`);
   const newPayloads = fresh.rowCount ?? 0;
   if (newPayloads > 0) {
     await client.query('ANALYZE vinops_new');
     await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
       SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
-    // OFFSET 0: parse each row literal once, not once per column of the expansion.
-    await client.query(`INSERT INTO staging.copart_typed
-      SELECT (t.r).* FROM (SELECT l.typed::staging.copart_typed AS r FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no) OFFSET 0) t`);
+    await client.query(`INSERT INTO staging.copart_typed (payload_hash, ${TYPED_NAMES.join(', ')})
+      SELECT l.hash, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
   }
   const { rows } = await client.query<{ rows: number }>(`WITH ins AS (
       INSERT INTO raw.file_contents (file_id, payload_hashes, id_values)
