@@ -13,6 +13,7 @@ const PAYLOAD_LOCK: readonly [number, number] = [0x76696e6f, 2];
 /**
  * Takes the payload lock until the transaction ends: loads (and replays) that write raw.payloads,
  * staging and the core tables take turns from here to their commit.
+ * It also gives that transaction the work_mem its whole-file sorts and hashes need.
  */
 export async function lockPayloadStore(client: pg.ClientBase): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...PAYLOAD_LOCK]);
@@ -117,7 +118,7 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   await lockPayloadStore(client);
   if (knownFrom !== null) {
     const { rowCount } = await client.query('SELECT 1 FROM raw.file_contents WHERE file_id = $1', [knownFrom]);
-    if (rowCount !== 1) throw new KnownPayloadMissingError(`file ${knownFrom}, whose payloads rows were sent as known, is no longer stored`);
+    if (rowCount !== 1) throw new KnownPayloadMissingError(`file ${knownFrom}, whose payloads rows were sent against by address, is no longer stored`);
   }
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
     SELECT DISTINCT ON (l.hash) l.row_no, l.lot FROM ${LOAD_TABLE} l
