@@ -2,6 +2,7 @@ import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEADER_V2, HEADER_V4 } from '../src/feedColumns.js';
 import { writeFeedFile } from '../src/feedGenerator.js';
@@ -49,6 +50,24 @@ async function expectLossless(path: string, result: IngestResult): Promise<void>
   const stored = await storedRows(result.fileId!);
   expect(stored.map((r) => r.row_no)).toEqual(expected.map((_, i) => i + 1));
   expect(stored.map((r) => r.payload_jsonb)).toEqual(expected);
+}
+
+/**
+ * A pool over `pool` whose clients run `before(text)` ahead of each statement the ingest sends: a
+ * hook to act in the middle of a load (another session's change, or a throw as a crash).
+ */
+function hookedPool(pool: pg.Pool, before: (text: string) => Promise<void>): pg.Pool {
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      (client as { query: unknown }).query = (text: unknown, ...rest: unknown[]) =>
+        typeof text === 'string' ? before(text).then(() => query(text, ...rest)) : query(text, ...rest);
+      const release = client.release.bind(client);
+      client.release = (err?: Error | boolean) => { (client as { query: unknown }).query = query; release(err); };
+      return client;
+    },
+  } as unknown as pg.Pool;
 }
 
 const q = (v: string): string => `"${v.replaceAll('"', '""')}"`;
@@ -133,32 +152,47 @@ describe('ingest: lossless and exactly once', () => {
     // Once B's rows are in the temp table (most of them by A's payload addresses), an operator
     // deletes A and every payload only it used, as a retention job would.
     let deleted = false;
-    const pool = {
-      connect: async () => {
-        const client = await db.pool.connect();
-        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as { query: unknown }).query = (text: unknown, ...rest: unknown[]) => {
-          if (!deleted && typeof text === 'string' && text.startsWith('ANALYZE vinops_load')) {
-            deleted = true;
-            return db.pool.query(`WITH gone AS (DELETE FROM raw.payloads WHERE hash IN
-                (SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1) RETURNING hash)
-              DELETE FROM staging.copart_typed WHERE payload_hash IN (SELECT hash FROM gone)`, [first.fileId])
-              .then(() => db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [first.fileId]))
-              .then(() => query(text, ...rest));
-          }
-          return query(text, ...rest);
-        };
-        const release = client.release.bind(client);
-        client.release = (err?: Error | boolean) => { (client as { query: unknown }).query = query; release(err); };
-        return client;
-      },
-    } as unknown as typeof db.pool;
+    const pool = hookedPool(db.pool, async (text) => {
+      if (deleted || !text.startsWith('ANALYZE vinops_load')) return;
+      deleted = true;
+      await db.pool.query(`WITH gone AS (DELETE FROM raw.payloads WHERE hash IN
+          (SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1) RETURNING hash)
+        DELETE FROM staging.copart_typed WHERE payload_hash IN (SELECT hash FROM gone)`, [first.fileId]);
+      await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [first.fileId]);
+    });
     const second = await ingestFile({ pool, log: silentLog, maxRecordBytes: 1024 * 1024 }, b);
     expect(deleted).toBe(true);
     await expectLossless(b, second);
     expect(second.newPayloads).toBe(2000); // nothing of A was left to refer to
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM staging.copart_raw WHERE file_id = $1', [second.fileId]);
     expect(rows[0].n).toBe(2000);
+  });
+});
+
+describe('ingest: statistics left by a rolled-back load', () => {
+  // Regression (kill -9 soak): a first load rolled back, then vacuumed without truncation, leaves
+  // raw.payloads and staging "empty" (reltuples 0) over many pages; the next load's core upsert
+  // planned its joins over the fresh rows as nested loops over sequential scans: 20,000 rows took
+  // 170 s on PostgreSQL 15, a 300,000-row file ran for hours. It must take seconds.
+  it('a large load after a rolled-back one plans its joins on fresh statistics', { timeout: 60_000 }, async () => {
+    const own = await createTestDatabase();
+    try {
+      const path = join(dir, 'after-rollback.csv');
+      await writeFeedFile(path, { rows: 20_000, seed: 5 });
+      const crashing = hookedPool(own.pool, async (text) => {
+        if (text.startsWith('CREATE TEMP TABLE vinops_candidates')) throw new Error('simulated crash after the promote');
+      });
+      await expect(ingestFile({ pool: crashing, log: silentLog, maxRecordBytes: 1024 * 1024 }, path)).rejects.toThrow('simulated crash');
+      await own.pool.query('VACUUM (TRUNCATE false) raw.payloads, staging.copart_typed');
+      const { rows: stats } = await own.pool.query(`SELECT relname, reltuples, relpages > 0 AS pages FROM pg_class
+        WHERE oid IN ('raw.payloads'::regclass, 'staging.copart_typed'::regclass) ORDER BY relname`);
+      expect(stats).toEqual([{ relname: 'copart_typed', reltuples: 0, pages: true }, { relname: 'payloads', reltuples: 0, pages: true }]);
+      const result = await ingestFile({ pool: own.pool, log: silentLog, maxRecordBytes: 1024 * 1024 }, path);
+      expect(result.outcome).toBe('ingested');
+      expect(result.upserts?.lots.inserted).toBe(20_000);
+    } finally {
+      await own.drop();
+    }
   });
 });
 

@@ -131,6 +131,7 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
       SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
     await client.query(`INSERT INTO staging.copart_typed (payload_hash, ${TYPED_NAMES.join(', ')})
       SELECT l.hash, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+    await analyzeIfOutgrown(client, newPayloads);
   }
   const { rows } = await client.query<{ rows: number }>(`WITH ins AS (
       INSERT INTO raw.file_contents (file_id, payload_hashes, id_values)
@@ -140,6 +141,25 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
       RETURNING payload_hashes)
     SELECT (SELECT count(*) FROM unnest(ins.payload_hashes) h WHERE h IS NOT NULL)::int AS rows FROM ins`, [fileId, hasId]);
   return { rows: rows[0]!.rows, newPayloads };
+}
+
+/** Fewer new payloads than this never make the statistics wrong enough to matter. */
+const ANALYZE_MIN_NEW = 10_000;
+
+/**
+ * The core upsert that follows joins raw.payloads and staging.copart_typed, which this transaction
+ * has just grown. The planner sizes a table by its statistics scaled to its current pages, so when
+ * those say "empty" (reltuples 0, as autovacuum leaves them after a first load was rolled back) it
+ * plans the joins over 154,000 fresh rows as nested loops over sequential scans, which run for
+ * hours (seen in the kill -9 soak). When the file added more than a tenth of a table, its
+ * statistics are refreshed here; ANALYZE counts the transaction's own new rows. A steady-state file
+ * (~1,500 new payloads) never pays for it.
+ */
+async function analyzeIfOutgrown(client: pg.ClientBase, newPayloads: number): Promise<void> {
+  if (newPayloads < ANALYZE_MIN_NEW) return;
+  const { rows } = await client.query<{ tuples: number }>(
+    `SELECT greatest(reltuples, 0)::float8 AS tuples FROM pg_class WHERE oid = 'raw.payloads'::regclass`);
+  if (newPayloads > 0.1 * rows[0]!.tuples) await client.query('ANALYZE raw.payloads, staging.copart_typed');
 }
 
 /**
