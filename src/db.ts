@@ -3,6 +3,13 @@ import type { Logger } from 'pino';
 import { sqlState } from './pgErrors.js';
 
 /**
+ * How often the server checks, during a long statement, that this process is still connected
+ * (PostgreSQL 14+). A daemon killed in the middle of a promote would otherwise leave its backend
+ * running the statement to the end, holding the file's locks, while the retry waits on them.
+ */
+const CLIENT_CHECK_MS = 5000;
+
+/**
  * A pool whose idle clients cannot crash the process: a connection dropped by the server while idle
  * emits 'error' on the pool, which is logged and otherwise ignored (node-postgres docs).
  */
@@ -11,6 +18,7 @@ export function createPool(connectionString: string, log: Logger, max = 4): pg.P
     connectionString,
     max,
     application_name: 'vinops-etl',
+    options: `-c client_connection_check_interval=${CLIENT_CHECK_MS}`,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,

@@ -2,11 +2,14 @@
  * The database connection lost in the middle of a file's COPY: the backend terminated
  * (pg_terminate_backend), and the server restarted. The daemon must stay up, count and record the
  * failed attempt, retry, and store the file exactly once. (The server stopped between files:
- * test/databaseOutage.test.ts.)
+ * test/databaseOutage.test.ts.) And the other way round: the daemon killed mid-statement, whose
+ * backend must not linger.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -16,6 +19,8 @@ import { writeFeedFile } from '../src/feedGenerator.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './helpers/testDatabase.js';
 import { get, parseSamples, sampleValue } from './helpers/scrape.js';
 import { freePort, waitFor } from './helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Rows enough for the COPY to last well over a second on a slow machine. */
 const ROWS = 30_000;
@@ -140,6 +145,33 @@ describe('the server restarted in the middle of a COPY', () => {
       await stop();
       await cluster.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// The process killed in the middle of a long statement: its backend must not go on running it
+// (holding the file's locks while the retry waits) once the connection is gone.
+describe('the daemon killed in the middle of a statement', () => {
+  let db: TestDatabase;
+  beforeAll(async () => { db = await createTestDatabase(); });
+  afterAll(async () => { await db.drop(); });
+
+  it('its backend notices the lost connection within seconds and ends the statement', { timeout: 60_000 }, async () => {
+    // A process with the daemon's pool (src/db.ts, built) runs a 120-second statement, then is killed.
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      import pino from 'pino';
+      import { createPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/db.js')).href)};
+      const pool = createPool(${JSON.stringify(db.url)}, pino({ level: 'silent' }), 1);
+      await pool.query("SELECT 'vinops-long-statement', pg_sleep(120)");`], { cwd: ROOT, stdio: 'ignore' });
+    try {
+      const pid = await waitFor('the long statement', async () => (await withDb(db.url, (c) => c.query(`SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE '%vinops-long-statement%' AND pid <> pg_backend_pid()`))).rows[0]?.pid as number | undefined, 20_000);
+      child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor('its backend to end', async () => (await withDb(db.url, (c) => c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]))).rows.length === 0, 30_000);
+      expect(Date.now() - killedAt).toBeLessThan(20_000);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 });
