@@ -142,6 +142,13 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
+/** A deterministic uniform [0, 1) source (mulberry32) for tests and tools that need repeatable randomness. */
+export function seededRandom(seed: number): () => number {
+  const rng = new Rng();
+  rng.s = seed | 0;
+  return () => rng.next();
+}
+
 /** mulberry32, reseedable so the hot loop allocates no PRNG objects. */
 class Rng {
   s = 0;

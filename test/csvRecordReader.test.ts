@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CsvRecordReader, FieldKind, decodeField, firstInvalidUtf8, parseFields, type ParseResult, type RecordReaderOptions, type RecordSink,
 } from '../src/csvRecordReader.js';
+import { seededRandom } from '../src/feedGenerator.js';
 
 interface Row {
   readonly fields: string[];
@@ -85,17 +86,6 @@ function bytewise(buf: Buffer): Buffer[] {
   return cut(buf, new Array<number>(buf.length).fill(1));
 }
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomChunks(buf: Buffer, rnd: () => number, max = 9): Buffer[] {
   const sizes: number[] = [];
@@ -142,7 +132,7 @@ function expectChunkingIndependent(input: string | Buffer, options: Partial<Reco
   const buf = toBuffer(input);
   const whole = read([buf], options);
   expect(read(bytewise(buf), options)).toEqual(whole);
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   for (let k = 0; k < 5; k++) expect(read(randomChunks(buf, rnd), options)).toEqual(whole);
   // Every cut into two pieces.
   for (let i = 1; i < buf.length; i++) expect(read([buf.subarray(0, i), buf.subarray(i)], options)).toEqual(whole);
@@ -479,7 +469,7 @@ describe('CsvRecordReader', () => {
     expect(linesOf(whole)).toEqual([2, 4, 6]);
     // The raw bytes of an over-long line are only what had arrived when it went over the limit.
     const shape = (o: Outcome) => ({ rows: o.rows, errors: o.errors.map((e) => [e.lineNo, e.recordNo, e.message]), counters: o.counters, nonStrict: o.nonStrict });
-    const rnd = prng(7);
+    const rnd = seededRandom(7);
     for (const chunks of [bytewise(input), randomChunks(input, rnd), randomChunks(input, rnd, 30)]) {
       const o = read(chunks, options);
       expect(shape(o)).toEqual(shape(whole));
@@ -626,7 +616,7 @@ describe('CsvRecordReader', () => {
     }
 
     it('well-formed RFC 4180 input: exact values, line numbers, counters; chunking independent', () => {
-      const rnd = prng(20251017);
+      const rnd = seededRandom(20251017);
       for (let c = 0; c < 150; c++) {
         const columns = 1 + Math.floor(rnd() * 4);
         const records: string[][] = [];
@@ -680,7 +670,7 @@ describe('CsvRecordReader', () => {
     ];
 
     it('messy input: whole, byte by byte and random chunks agree; invariants hold', () => {
-      const rnd = prng(42);
+      const rnd = seededRandom(42);
       for (let c = 0; c < 300; c++) {
         const parts: Buffer[] = [];
         const nLines = Math.floor(rnd() * 7);

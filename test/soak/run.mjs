@@ -29,7 +29,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import pino from 'pino';
 import { startEmbeddedPostgres } from '../../dist/embeddedPostgres.js';
-import { generateFeed } from '../../dist/feedGenerator.js';
+import { generateFeed, seededRandom } from '../../dist/feedGenerator.js';
 import { daemons, startDaemon } from './daemonProcess.mjs';
 import { consistency, exactlyOnce } from './invariants.mjs';
 
@@ -46,7 +46,7 @@ const MAX_RSS_MB = Number(env.SOAK_MAX_RSS_MB ?? 150);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = pino({ level: 'warn' });
-const random = mulberry32(SEED);
+const random = seededRandom(SEED);
 const failures = [];
 const report = [];
 
@@ -341,13 +341,3 @@ function freePort() {
   });
 }
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
