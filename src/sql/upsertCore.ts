@@ -107,9 +107,13 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   // 2. Candidates older than the stored lot lose (last write wins): they change neither the lot nor
   //    its vehicle. Live, they and the older rows of a lot repeated in this file (other content
   //    than the newest) are recorded; a replay leaves those records as the live path wrote them.
-  await client.query('ALTER TABLE vinops_candidates ADD COLUMN loses boolean NOT NULL DEFAULT false');
-  await client.query(`UPDATE vinops_candidates c SET loses = true FROM public.lots x
-     WHERE x.lot_external_id = c.lot_external_id AND ${CLOCK('c')} < ${CLOCK('x')}`);
+  //    `stored`: the lot exists. Found here, in a statement of its own: an INSERT … WHERE NOT EXISTS
+  //    on the table it fills is planned against the table's size at its start, and when that is
+  //    empty (vacuumed after a rolled-back load) a nested loop re-reads the growing table per row.
+  await client.query(`ALTER TABLE vinops_candidates ADD COLUMN loses boolean NOT NULL DEFAULT false,
+    ADD COLUMN stored boolean NOT NULL DEFAULT false`);
+  await client.query(`UPDATE vinops_candidates c SET stored = true, loses = ${CLOCK('c')} < ${CLOCK('x')} FROM public.lots x
+     WHERE x.lot_external_id = c.lot_external_id`);
   const staleInFileRows = `FROM vinops_candidates c JOIN ${source.rows} l ON l.lot = c.lot_external_id AND l.row_no <> c.row_no AND l.hash <> c.payload_hash
       JOIN staging.copart_typed t ON t.payload_hash = l.hash`;
   let staleStored: number;
@@ -130,16 +134,18 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
 
   // 3. Vehicles first (lots reference them): valid VINs, the newest winning row per VIN.
   // Loads hold the payload lock (promoteRows) until they commit, so nothing else writes these tables
-  // meanwhile: a plain UPDATE of the known rows and an anti-join INSERT of the new ones, cheaper than
+  // meanwhile: a plain UPDATE of the known rows and an INSERT of those found not stored, cheaper than
   // ON CONFLICT's speculative insertion per row.
   const vehicleKept = [...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
   const vehicleFollow = ['vin_raw', 'source_updated_at', 'payload_hash'];
   const vehicleCols = ['vin', ...vehicleFollow, ...vehicleKept];
   await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
-    SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')}
+    SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')},
+           false AS stored
       FROM vinops_candidates c WHERE c.vin_valid AND NOT c.loses
      ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
   await client.query('ANALYZE vinops_vehicles_in (vin)');
+  await client.query('UPDATE vinops_vehicles_in i SET stored = true FROM public.vehicles v WHERE v.vin = i.vin');
   // A raw form other than the one known for the VIN: the stored vehicle's, or for a VIN new here,
   // the form of its newest row in this file.
   const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
@@ -156,8 +162,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     FROM vinops_vehicles_in i WHERE v.vin = i.vin AND ${CLOCK('i')} ${wins} ${CLOCK('v')}
       ${differs('v', [...vehicleKept, ...vehicleFollow], (col) => vehicleFollow.includes(col) ? `i.${col}` : `coalesce(i.${col}, v.${col})`)}`);
   const vehiclesInserted = await client.query(`INSERT INTO public.vehicles (${vehicleCols.join(', ')})
-    SELECT ${vehicleCols.map((c) => `i.${c}`).join(', ')} FROM vinops_vehicles_in i
-     WHERE NOT EXISTS (SELECT 1 FROM public.vehicles v WHERE v.vin = i.vin)`);
+    SELECT ${vehicleCols.map((c) => `i.${c}`).join(', ')} FROM vinops_vehicles_in i WHERE NOT i.stored`);
 
   // 4. Lots: a lot whose VIN changes between files is recorded.
   const vinChanges = await client.query(`INSERT INTO audit.vin_conflicts (kind, lot_external_id, vin_normalized, old_value, new_value, file_id, row_no)
@@ -172,7 +177,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const lotsIn = `(SELECT c.lot_external_id, CASE WHEN c.vin_valid THEN c.vin_normalized END AS vin, c.vin_raw,
            CASE WHEN c.vin_normalized IS NULL THEN 'empty' WHEN NOT c.vin_valid THEN 'invalid' END AS vin_issue,
            c.source_updated_at, $1::uuid AS source_file_id, c.row_no AS source_row_no, c.payload_hash,
-           ${lotKept.map((col) => `c.${col}`).join(', ')}
+           ${lotKept.map((col) => `c.${col}`).join(', ')}, c.stored
       FROM vinops_candidates c)`;
   // The source of a lot is the file that first brought its winning row: a replayed later file that
   // repeats the row (same payload) leaves it.
@@ -184,8 +189,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     FROM ${lotsIn} i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
       ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`, [fileId]);
   const lotsInserted = await client.query(`INSERT INTO public.lots (${lotCols.join(', ')})
-    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM ${lotsIn} i
-     WHERE NOT EXISTS (SELECT 1 FROM public.lots x WHERE x.lot_external_id = i.lot_external_id)`, [fileId]);
+    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM ${lotsIn} i WHERE NOT i.stored`, [fileId]);
 
   const tally = (ins: { rowCount: number | null }, upd: { rowCount: number | null }, total: number, stale: number): Record<UpsertAction, number> => {
     const inserted = ins.rowCount ?? 0;
