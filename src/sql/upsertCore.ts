@@ -141,11 +141,13 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vehicleCols = ['vin', ...vehicleFollow, ...vehicleKept];
   await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
     SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')},
-           false AS stored
+           false AS stored, false AS stale
       FROM vinops_candidates c WHERE c.vin_valid AND NOT c.loses
      ORDER BY c.vin_normalized, coalesce(c.source_updated_at, '-infinity'::timestamptz) DESC, c.payload_hash DESC`);
   await client.query('ANALYZE vinops_vehicles_in (vin)');
-  await client.query('UPDATE vinops_vehicles_in i SET stored = true FROM public.vehicles v WHERE v.vin = i.vin');
+  // One pass over the stored vehicles: which exist (`stored`, see step 2) and which of those are newer.
+  await client.query(`UPDATE vinops_vehicles_in i SET stored = true, stale = ${CLOCK('i')} < ${CLOCK('v')}
+    FROM public.vehicles v WHERE v.vin = i.vin`);
   // A raw form other than the one known for the VIN: the stored vehicle's, or for a VIN new here,
   // the form of its newest row in this file.
   const vinVariants = await client.query(`INSERT INTO audit.vin_conflicts (kind, vin_normalized, old_value, new_value, file_id, row_no)
@@ -154,8 +156,6 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
       LEFT JOIN public.vehicles v ON v.vin = c.vin_normalized
      WHERE c.vin_valid AND NOT c.loses AND coalesce(v.vin_raw, i.vin_raw) IS DISTINCT FROM c.vin_raw
        ${notRecorded('vin_raw_variant', 'coalesce(v.vin_raw, i.vin_raw)', 'c.vin_raw')}`, [fileId]);
-  const { rows: [vehiclesStale] } = await client.query<{ n: number }>(`SELECT count(*)::int AS n
-    FROM vinops_vehicles_in i JOIN public.vehicles v USING (vin) WHERE ${CLOCK('i')} < ${CLOCK('v')}`);
   const vehiclesUpdated = await client.query(`UPDATE public.vehicles v SET
       ${vehicleKept.map((col) => `${col} = coalesce(i.${col}, v.${col})`).join(', ')},
       ${vehicleFollow.map((col) => `${col} = i.${col}`).join(', ')}, updated_at = now()
@@ -196,13 +196,14 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     const updated = upd.rowCount ?? 0;
     return { inserted, updated, stale, unchanged: Math.max(0, total - inserted - updated - stale) };
   };
-  const { rows: [vc] } = await client.query<{ vehicles: number; unknown_status: number }>(`SELECT
+  const { rows: [vc] } = await client.query<{ vehicles: number; vehicles_stale: number; unknown_status: number }>(`SELECT
       (SELECT count(*) FROM vinops_vehicles_in)::int AS vehicles,
+      (SELECT count(*) FROM vinops_vehicles_in WHERE stale)::int AS vehicles_stale,
       (SELECT count(*) FROM vinops_candidates WHERE NOT loses AND sale_status IS NOT NULL AND sale_status <> ALL ($1::text[]))::int AS unknown_status`,
     [KNOWN_SALE_STATUSES]);
   return {
     lots: { ...tally(lotsInserted, lotsUpdated, candidates, staleStored), stale: staleStored + staleInFile },
-    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.vehicles, vehiclesStale!.n),
+    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.vehicles, vc!.vehicles_stale),
     vinConflicts: (vinVariants.rowCount ?? 0) + (vinChanges.rowCount ?? 0),
     unknownSaleStatus: vc!.unknown_status,
   };
