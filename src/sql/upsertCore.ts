@@ -112,7 +112,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   //    empty (vacuumed after a rolled-back load) a nested loop re-reads the growing table per row.
   await client.query(`ALTER TABLE vinops_candidates ADD COLUMN loses boolean NOT NULL DEFAULT false,
     ADD COLUMN stored boolean NOT NULL DEFAULT false`);
-  await client.query(`UPDATE vinops_candidates c SET stored = true, loses = ${CLOCK('c')} < ${CLOCK('x')} FROM public.lots x
+  await client.query(`UPDATE vinops_candidates c SET stored = true, loses = coalesce(${CLOCK('c')} < ${CLOCK('x')}, false) FROM public.lots x
      WHERE x.lot_external_id = c.lot_external_id`);
   const staleInFileRows = `FROM vinops_candidates c JOIN ${source.rows} l ON l.lot = c.lot_external_id AND l.row_no <> c.row_no AND l.hash <> c.payload_hash
       JOIN staging.copart_typed t ON t.payload_hash = l.hash`;
