@@ -118,7 +118,7 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
   await lockPayloadStore(client);
   if (knownFrom !== null) {
     const { rowCount } = await client.query('SELECT 1 FROM raw.file_contents WHERE file_id = $1', [knownFrom]);
-    if (rowCount !== 1) throw new KnownPayloadMissingError(`file ${knownFrom}, whose payloads rows were sent against by address, is no longer stored`);
+    if (rowCount !== 1) throw new KnownPayloadMissingError(`the previous file ${knownFrom}, whose payloads this load refers to by address, is no longer stored`);
   }
   const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
     SELECT DISTINCT ON (l.hash) l.row_no, l.lot FROM ${LOAD_TABLE} l
