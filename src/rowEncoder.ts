@@ -1,6 +1,7 @@
 import { hash as digest } from 'node:crypto';
 import { FieldKind, type RecordSink } from './csvRecordReader.js';
 import type { ColumnRole } from './feedColumns.js';
+import { DESCRIPTIVE_COLUMNS } from './descriptiveColumns.js';
 import { DigestSet } from './digestSet.js';
 import type { FileLayout } from './header.js';
 import {
@@ -56,6 +57,7 @@ export class RowEncoder implements RecordSink {
   private readonly valueIndexes: number[];
   private readonly role: Readonly<Partial<Record<ColumnRole, number>>>;
   private readonly textSources: ReadonlyArray<number | undefined>;
+  private readonly descriptiveSources: ReadonlyArray<number | undefined>;
   private readonly prefixJoined: Buffer;
   private readonly prefixArray: Buffer;
   private readonly nullTail: string;
@@ -77,12 +79,13 @@ export class RowEncoder implements RecordSink {
       const r = TEXT_ROLES[name];
       return r === undefined ? undefined : layout.roleIndex[r];
     });
+    this.descriptiveSources = DESCRIPTIVE_COLUMNS.map(([, role]) => layout.roleIndex[role]);
     this.prefixJoined = Buffer.from(`${layout.layoutHash}j`);
     this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
-    // After raw_length: id_value, hash, lot, vals_text, vals and the typed columns, all NULL.
-    this.nullTail = '\t\\N'.repeat(5 + TYPED_COLUMNS.length);
-    // After lot: vals_text, vals and the typed columns, all NULL.
-    this.knownTail = `${'\t\\N'.repeat(2 + TYPED_COLUMNS.length)}\n`;
+    // After raw_length: id_value, hash, lot, vals_text, vals, the typed and the descriptive columns, all NULL.
+    this.nullTail = '\t\\N'.repeat(5 + TYPED_COLUMNS.length + DESCRIPTIVE_COLUMNS.length);
+    // After lot: vals_text, vals, the typed and the descriptive columns, all NULL.
+    this.knownTail = `${'\t\\N'.repeat(2 + TYPED_COLUMNS.length + DESCRIPTIVE_COLUMNS.length)}\n`;
     this.starts = new Array<number>(layout.columns).fill(0);
     this.ends = new Array<number>(layout.columns).fill(0);
   }
@@ -163,6 +166,7 @@ export class RowEncoder implements RecordSink {
     }
     this.byte(9);
     this.typed(s);
+    this.descriptive(s);
     this.byte(10);
     if (this.len >= this.chunkBytes) this.flush();
   }
@@ -367,6 +371,20 @@ export class RowEncoder implements RecordSink {
         else if (name === 'processing_error' || name === 'has_keys' || name === 'vin_normalized') this.text(v); // text from the file: escape
         else this.ascii(v); // dates, numbers, booleans: ASCII with nothing to escape
       }
+    }
+  }
+
+  /**
+   * The descriptive values of the current record (decoded in s), each trimmed of spaces and empty as
+   * NULL, as the core tables store them: `nullif(btrim(value), '')`. A tab before each.
+   */
+  private descriptive(s: Buffer): void {
+    for (const f of this.descriptiveSources) {
+      this.byte(9);
+      if (f === undefined) { this.ascii('\\N'); continue; }
+      const [a, b] = trimSpaces(s, this.starts[f]!, this.ends[f]!);
+      if (a === b) this.ascii('\\N');
+      else this.escaped(s, a, b);
     }
   }
 

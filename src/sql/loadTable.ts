@@ -1,10 +1,11 @@
 import type pg from 'pg';
+import { DESCRIPTIVE_COLUMNS } from '../descriptiveColumns.js';
 import { TYPED_COLUMNS } from '../rowEncoder.js';
 
 /**
  * The per-transaction temporary table the COPY fills, one line per record: parse errors with their
  * columns, data rows with their content address and, unless the payload is known to be stored, its
- * values and typed staging columns (RowEncoder).
+ * values, typed staging columns and descriptive values (RowEncoder).
  * `row_no` is an identity column, so each record's position in the file is recorded as COPY reads
  * it (row_number() over () would not follow file order); parse errors share the numbering.
  */
@@ -15,13 +16,20 @@ const COLUMNS: readonly (readonly [string, string])[] = [
   ['id_value', 'text'], ['hash', 'uuid'], ['lot', 'text'], ['vals_text', 'text'], ['vals', 'text[]'],
   // staging.copart_typed's columns under their own names: NULL on rows sent by address only.
   ...TYPED_COLUMNS,
+  // The lot's and vehicle's descriptive values, trimmed (the core upsert's candidates): NULL likewise.
+  ...DESCRIPTIVE_COLUMNS.map(([name]) => [name, 'text'] as const),
 ];
 
 /** The typed column names, in staging.copart_typed's order. */
 export const TYPED_NAMES: readonly string[] = TYPED_COLUMNS.map(([name]) => name);
 
-/** Whether a load-table row (alias `l`) carries its values and typed columns, not only its address. */
-export const carriesValues = (l: string): string => `(${l}.vals_text IS NOT NULL OR ${l}.vals IS NOT NULL)`;
+/**
+ * Whether a load-table row (alias `l`) carries its values, typed columns and descriptive values, not
+ * only its address. Told by vin_valid, which a typed row always has (true or false) and an address-only
+ * row never: a one-byte column, so a plan that needs the answer above a join does not carry the
+ * payload text up to it.
+ */
+export const carriesValues = (l: string): string => `(${l}.vin_valid IS NOT NULL)`;
 
 export async function createLoadTable(client: pg.ClientBase): Promise<void> {
   await client.query(`CREATE TEMP TABLE ${LOAD_TABLE} (
