@@ -11,6 +11,8 @@ import {
 const QUOTE = 34;
 const UNIT_SEPARATOR = 0x1f;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
+/** After line_no on a data row: err, raw_text, raw_bytes, raw_length all NULL, then id_value follows. */
+const NO_ERROR = '\t\\N\t\\N\t\\N\t\\N\t';
 
 /**
  * The typed columns, in the order staging.copart_typed stores them after payload_hash (the load
@@ -99,8 +101,9 @@ export class RowEncoder implements RecordSink {
     //    spans: a field is empty exactly when its inner bytes are.
     if (this.known.has(md5)) {
       this.counts.knownRows++;
-      this.countUnknowns(buf, (f) => spans[f * 3]!, (f) => spans[f * 3 + 1]!);
-      this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
+      this.countUnknownSpans(buf, spans);
+      this.uint(lineNo);
+      this.ascii(NO_ERROR);
       if (idIndex === -1) this.ascii('\\N');
       else this.field(buf, spans[idIndex * 3]!, spans[idIndex * 3 + 1]!, spans[idIndex * 3 + 2]! as FieldKind);
       this.byte(9);
@@ -123,7 +126,7 @@ export class RowEncoder implements RecordSink {
       p += decodeInto(buf, spans[i]!, spans[i + 1]!, spans[i + 2]! as FieldKind, s, p);
       this.ends[f] = p;
     }
-    this.countUnknowns(s, (f) => this.starts[f]!, (f) => this.ends[f]!);
+    this.countUnknowns(s, this.starts, this.ends);
 
     // Payload: values joined by U+001F, or a text[] literal when a value holds U+001F itself.
     const payloadStart = p;
@@ -148,13 +151,15 @@ export class RowEncoder implements RecordSink {
       }
     }
 
-    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals, typed columns
-    const hex = md5.toString('hex');
-    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    this.ascii(`${lineNo}\t\\N\t\\N\t\\N\t\\N\t`);
+    // 3. The load-table line: line_no, err, raw_text, raw_bytes, raw_length, id_value, hash, lot, vals_text, vals,
+    //    typed columns, descriptive values
+    this.uint(lineNo);
+    this.ascii(NO_ERROR);
     if (this.layout.idIndex === -1) this.ascii('\\N');
     else this.escaped(s, this.starts[this.layout.idIndex]!, this.ends[this.layout.idIndex]!);
-    this.ascii(`\t${uuid}\t`);
+    this.byte(9);
+    this.uuid(md5);
+    this.byte(9);
     this.lotField(buf, spans);
     this.byte(9);
     if (hasSeparator) {
@@ -236,18 +241,20 @@ export class RowEncoder implements RecordSink {
     else this.field(buf, a, b, spans[f * 3 + 2]! as FieldKind);
   }
 
-  /** Counts rows with an empty VIN / Lot number (audit.v_unknown_rate). */
-  private countUnknowns(b: Buffer, startOf: (f: number) => number, endOf: (f: number) => number): void {
+  /** Counts rows with an empty VIN / Lot number (audit.v_unknown_rate), field f lying in b at [starts[f], ends[f]). */
+  private countUnknowns(b: Buffer, starts: readonly number[], ends: readonly number[]): void {
     const lot = this.role.lotNumber;
     const vin = this.role.vin;
-    if (lot !== undefined) {
-      const [x, y] = trimSpaces(b, startOf(lot), endOf(lot));
-      if (x === y) this.counts.lotEmptyRows++;
-    }
-    if (vin !== undefined) {
-      const [x, y] = trimVin(b, startOf(vin), endOf(vin));
-      if (x === y) this.counts.vinEmptyRows++;
-    }
+    if (lot !== undefined && isBlank(b, starts[lot]!, ends[lot]!, false)) this.counts.lotEmptyRows++;
+    if (vin !== undefined && isBlank(b, starts[vin]!, ends[vin]!, true)) this.counts.vinEmptyRows++;
+  }
+
+  /** The same on the reader's raw spans (start, end, kind per field): a field is empty exactly when its inner bytes are. */
+  private countUnknownSpans(b: Buffer, spans: readonly number[]): void {
+    const lot = this.role.lotNumber;
+    const vin = this.role.vin;
+    if (lot !== undefined && isBlank(b, spans[lot * 3]!, spans[lot * 3 + 1]!, false)) this.counts.lotEmptyRows++;
+    if (vin !== undefined && isBlank(b, spans[vin * 3]!, spans[vin * 3 + 1]!, true)) this.counts.vinEmptyRows++;
   }
 
   /**
@@ -411,7 +418,24 @@ export class RowEncoder implements RecordSink {
 
   private ascii(v: string): void {
     this.ensure(v.length);
-    this.len += this.out.write(v, this.len, 'latin1');
+    // Most are a few bytes (`\\N`, a date, an amount): a loop beats the binding call of write().
+    if (v.length > 32) { this.len += this.out.write(v, this.len, 'latin1'); return; }
+    const o = this.out;
+    let n = this.len;
+    for (let i = 0; i < v.length; i++) o[n++] = v.charCodeAt(i);
+    this.len = n;
+  }
+
+  /** A non-negative integer in decimal. */
+  private uint(v: number): void {
+    this.ensure(16);
+    const o = this.out;
+    let n = this.len;
+    if (v === 0) { o[n++] = 48; this.len = n; return; }
+    let digits = 0;
+    for (let x = v; x > 0; x = Math.floor(x / 10)) digits++;
+    for (let i = n + digits - 1, x = v; i >= n; i--, x = Math.floor(x / 10)) o[i] = 48 + (x % 10);
+    this.len = n + digits;
   }
 
   private byte(b: number): void {
@@ -445,6 +469,15 @@ function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: num
   if (n > 64) return src.copy(dst, at, start, end);
   for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
   return n;
+}
+
+/** Whether [start, end) is empty once trimmed (of spaces; for a VIN, also of tabs, CR and LF). */
+function isBlank(b: Buffer, start: number, end: number, vin: boolean): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c !== 32 && !(vin && (c === 9 || c === 13 || c === 10))) return false;
+  }
+  return true;
 }
 
 /** [start, end) without leading and trailing ASCII spaces (PostgreSQL's btrim default). */
