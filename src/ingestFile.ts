@@ -184,7 +184,8 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
       const upserts = await upsertCore(client, fileId, layout);
       const upsertMs = Math.round(performance.now() - tUpsert);
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
-      const parseErrors = await insertParseErrors(client, runId, fileId, path);
+      // The reader counted them: a file without any does not scan the load table for none.
+      const parseErrors = reader.errors === 0 ? 0 : await insertParseErrors(client, runId, fileId, path);
       const promoteMs = Math.round(performance.now() - tPromote);
       await completeFileRecord(client, fileId, promoteMs, Math.round(performance.now() - t0));
       await client.query('COMMIT');

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { FileLayout } from '../header.js';
-import { LOAD_TABLE, TYPED_NAMES, carriesValues } from './loadTable.js';
+import { LOAD_TABLE, TYPED_NAMES, analyzeLoadTable, carriesValues } from './loadTable.js';
 
 /**
  * The set-based statements that move one loaded file from the temp table into raw, staging and audit.
@@ -110,8 +110,7 @@ export interface PromoteCounts {
  */
 export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: boolean,
   knownFrom: string | null): Promise<PromoteCounts> {
-  // Temp tables are never auto-analyzed; without statistics the joins below plan as nested loops.
-  await client.query(`ANALYZE ${LOAD_TABLE} (row_no, hash, lot, err)`);
+  await analyzeLoadTable(client);
   // New payloads are found with an anti-join and inserted plainly (no per-row speculative insertion).
   // Loads running at the same time take turns from here to their commit, so the anti-join of the
   // second one sees what the first one inserted.

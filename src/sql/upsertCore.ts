@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { ColumnRole } from '../feedColumns.js';
 import { DESCRIPTIVE_COLUMNS, LOT_TEXT, VEHICLE_TEXT } from '../descriptiveColumns.js';
 import { payloadPosition, type FileLayout } from '../header.js';
-import { LOAD_TABLE, carriesValues } from './loadTable.js';
+import { LOAD_TABLE, TEMP_STATISTICS_TARGET, carriesValues } from './loadTable.js';
 
 /**
  * The core upsert: staging -> public.lots / public.vehicles, last write wins by Last Updated Time
@@ -94,7 +94,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
               FROM ${source.rows} l JOIN staging.copart_typed t ON t.payload_hash = l.hash
              WHERE l.lot IS NOT NULL${source.lots === undefined ? '' : ` AND l.lot IN (${source.lots})`}
              ORDER BY t.lot_external_id, coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC, l.row_no DESC) r`;
-  await client.query(source.values === undefined
+  const created = await client.query(source.values === undefined
     ? `CREATE TEMP TABLE vinops_candidates ON COMMIT DROP AS
     SELECT r.*, ${DESCRIPTIVE_COLUMNS.map(([col, role]) => `${text(role)} AS ${col}`).join(', ')}
       FROM ${newest} JOIN raw.payloads p ON p.hash = r.payload_hash`
@@ -104,8 +104,10 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     SELECT r.*, ${DESCRIPTIVE_COLUMNS.map(([col, role]) => `CASE WHEN v.carries THEN v.${col} ELSE ${text(role)} END AS ${col}`).join(', ')}
       FROM ${newest} JOIN ${source.values} v ON v.row_no = r.row_no
       LEFT JOIN LATERAL (SELECT q.vals_text, q.vals FROM raw.payloads q WHERE q.hash = r.payload_hash AND NOT v.carries OFFSET 0) p ON true`);
-  await client.query('ANALYZE vinops_candidates (lot_external_id, vin_normalized, row_no, file_rows)');
-  const candidates = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM vinops_candidates')).rows[0]!.n;
+  const candidates = created.rowCount ?? 0;
+  const analyzed = ['lot_external_id', 'vin_normalized', 'row_no', 'file_rows'];
+  await client.query(`ALTER TABLE vinops_candidates ${analyzed.map((c) => `ALTER COLUMN ${c} SET STATISTICS ${TEMP_STATISTICS_TARGET}`).join(', ')}`);
+  await client.query(`ANALYZE vinops_candidates (${analyzed.join(', ')})`);
 
   // 2. Candidates older than the stored lot lose (last write wins): they change neither the lot nor
   //    its vehicle. Live, they and the older rows of a lot repeated in this file (other content
