@@ -140,6 +140,21 @@ describe('core upsert', () => {
     const { rows: stale } = await db.pool.query(`SELECT reason FROM audit.upsert_conflicts WHERE file_id = $1`, [r.fileId]);
     expect(stale).toEqual([{ reason: 'older than the stored lot (last write wins)' }]);
   });
+
+  it('deleting stored files (retention) clears the source of their lots in one statement; the lots keep their data', async () => {
+    const a = await ingest(db, await file('source-a.csv', [{ 'Lot number': '76000001', Color: 'BLUE', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
+    const b = await ingest(db, await file('source-b.csv', [{ 'Lot number': '76000002', Color: 'GREEN', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
+    const kept = await ingest(db, await file('source-kept.csv', [{ 'Lot number': '76000003', Color: 'RED', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
+    const before = await lotsOf(db);
+    await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = ANY ($1::uuid[])', [[a.fileId, b.fileId]]);
+    const { rows } = await db.pool.query(`SELECT lot_external_id, color, source_file_id FROM public.lots WHERE lot_external_id LIKE '7600000%' ORDER BY 1`);
+    expect(rows).toEqual([
+      { lot_external_id: '76000001', color: 'BLUE', source_file_id: null },
+      { lot_external_id: '76000002', color: 'GREEN', source_file_id: null },
+      { lot_external_id: '76000003', color: 'RED', source_file_id: kept.fileId },
+    ]);
+    expect(await lotsOf(db)).toEqual(before); // nothing else about any lot changed
+  });
 });
 
 describe('core upsert: arrival order does not matter', () => {
