@@ -192,7 +192,7 @@ async function whatItDoes(db, pid, startedAt) {
   const sql = a.rows.map((r) => r.query).join(' | ');
   const phase = /COPY vinops_load/.test(sql) ? 'reading (COPY)'
     : /INSERT INTO (public\.)?(lots|vehicles)|upsert|public\.lots|public\.vehicles|vinops_candidates/i.test(sql) ? 'core upsert'
-      : /INSERT INTO (raw|staging|audit)\.|UPDATE raw\.csv_files/.test(sql) ? 'promote'
+      : /INSERT INTO (raw|staging|audit)\.|UPDATE raw\.csv_files|ANALYZE (raw|staging)\.|vinops_new|ANALYZE vinops_load/.test(sql) ? 'promote'
         : /COMMIT/.test(sql) ? 'commit'
           : a.rows.length === 0 ? 'in a file, between statements' : `other: ${sql.slice(0, 50)}`;
   return { during: true, phase, file: q.rows[0].path.split('/').slice(-4).join('/'), attempt: q.rows[0].attempts };
