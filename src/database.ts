@@ -49,8 +49,34 @@ export async function openDatabase(config: Config, log: Logger, options: { migra
     async close() {
       if (closed) return;
       closed = true;
+      // pool.end() resolves once it has asked its clients to close, not once their connections are
+      // gone ('remove' says that). Stopping the embedded server in between terminates a backend that
+      // has not yet read the goodbye, which the pool then reports as a lost connection.
+      const gone = allRemoved(pool, CLOSE_WAIT_MS);
       await pool.end().catch((err: unknown) => log.warn({ err }, 'closing the pool failed'));
+      await gone;
       await embedded?.stop();
     },
   };
+}
+
+/** How long close() waits for the pool's connections to close before it goes on regardless. */
+const CLOSE_WAIT_MS = 5000;
+
+/** Resolves when every client the pool holds now has been removed (its connection closed), or after waitMs. */
+function allRemoved(pool: pg.Pool, waitMs: number): Promise<void> {
+  let left = pool.totalCount;
+  if (left === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, waitMs);
+    function done(): void {
+      clearTimeout(timer);
+      pool.off('remove', onRemove);
+      resolve();
+    }
+    function onRemove(): void {
+      if (--left <= 0) done();
+    }
+    pool.on('remove', onRemove);
+  });
 }
