@@ -31,8 +31,12 @@ export const TYPED_NAMES: readonly string[] = TYPED_COLUMNS.map(([name]) => name
  */
 export const carriesValues = (l: string): string => `(${l}.vin_valid IS NOT NULL)`;
 
-/** The columns the promote's and upsert's plans join and filter the load table on: analyzeLoadTable. */
-const PLANNED_COLUMNS = ['row_no', 'hash', 'lot', 'err'] as const;
+/**
+ * The columns analyzeLoadTable samples: those the promote's and upsert's plans join and filter the
+ * load table on, and the descriptive values, whose width decides which side of the candidates' join
+ * to the load table is hashed (unanalyzed, each counts as 32 bytes, and the wrong side spilled).
+ */
+const PLANNED_COLUMNS = ['row_no', 'hash', 'lot', 'err', 'vin_valid', ...DESCRIPTIVE_COLUMNS.map(([name]) => name)];
 
 /**
  * Statistics sample of a per-file temp table: 300 × this many rows. The plans need row counts, null
