@@ -141,7 +141,7 @@ describe('core upsert', () => {
     expect(stale).toEqual([{ reason: 'older than the stored lot (last write wins)' }]);
   });
 
-  it('deleting stored files (retention) clears the source of their lots in one statement; the lots keep their data', async () => {
+  it('deleting stored files (retention) clears the source of their lots in one statement, TRUNCATE of them too; the lots keep their data', async () => {
     const a = await ingest(db, await file('source-a.csv', [{ 'Lot number': '76000001', Color: 'BLUE', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
     const b = await ingest(db, await file('source-b.csv', [{ 'Lot number': '76000002', Color: 'GREEN', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
     const kept = await ingest(db, await file('source-kept.csv', [{ 'Lot number': '76000003', Color: 'RED', 'Last Updated Time': '2025-11-04T00:00:00Z' }]));
@@ -154,6 +154,13 @@ describe('core upsert', () => {
       { lot_external_id: '76000003', color: 'RED', source_file_id: kept.fileId },
     ]);
     expect(await lotsOf(db)).toEqual(before); // nothing else about any lot changed
+
+    // TRUNCATE … CASCADE empties the registry and what hangs on it, and keeps every lot, sourceless.
+    await db.pool.query('TRUNCATE raw.csv_files CASCADE');
+    const { rows: [after] } = await db.pool.query<{ lots: number; sourced: number }>(
+      'SELECT count(*)::int AS lots, count(source_file_id)::int AS sourced FROM public.lots');
+    expect(after).toEqual({ lots: before.length, sourced: 0 });
+    expect(await lotsOf(db)).toEqual(before);
   });
 });
 
