@@ -58,6 +58,24 @@ describe('migrate', () => {
     }
   });
 
+  it('indexes every reference to the file registry, so deleting files never scans a table per file', async () => {
+    const c = await connect();
+    try {
+      await migrate(c, silentLog);
+      // Foreign keys to raw.csv_files whose column does not lead any index of the referring table.
+      const { rows } = await c.query<{ fk: string }>(`
+        SELECT con.conrelid::regclass::text || '.' || a.attname AS fk
+          FROM pg_constraint con
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+         WHERE con.contype = 'f' AND con.confrelid = 'raw.csv_files'::regclass
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid AND i.indkey[0] = con.conkey[1])
+         ORDER BY 1`);
+      expect(rows.map((r) => r.fk)).toEqual([]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('lets two concurrent migrators through one after the other (advisory lock)', async () => {
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${dbName}`);
