@@ -13,7 +13,7 @@ import { RejectedFileError, parseHeader, sniffNonCsv, type FileLayout } from './
 import { RowEncoder } from './rowEncoder.js';
 import { COPY_LOAD_SQL, createLoadTable } from './sql/loadTable.js';
 import {
-  KnownPayloadMissingError, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, promoteRows,
+  KnownPayloadMissingError, NO_RECENT_PAYLOADS, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, promoteRows,
   recordRun, registerFile, type RecentPayloads, type RunRecord,
 } from './sql/promoteFile.js';
 import { upsertCore, type UpsertCounts } from './sql/upsertCore.js';
@@ -131,7 +131,7 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
         if (!(err instanceof KnownPayloadMissingError)) throw err;
         await client.query('ROLLBACK');
         log.warn({ err }, 'payloads of the previous file vanished: loading again without that shortcut');
-        return loadAndPromoteWith(client, { fileId: null, hashes: Buffer.alloc(0) });
+        return loadAndPromoteWith(client, NO_RECENT_PAYLOADS);
       }
     }
 

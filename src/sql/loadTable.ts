@@ -43,18 +43,26 @@ const PLANNED_COLUMNS = ['row_no', 'hash', 'lot', 'err', 'vin_valid', ...DESCRIP
  * fractions and whether a key is unique, which 3,000 of 154,000 rows tell as well as the default
  * 30,000 do, at a tenth of the pages read.
  */
-export const TEMP_STATISTICS_TARGET = 10;
+const TEMP_STATISTICS_TARGET = 10;
+
+/**
+ * Analyzes the given columns of a per-file temp table from a TEMP_STATISTICS_TARGET sample. Temp
+ * tables are never auto-analyzed; without statistics their joins plan as nested loops.
+ */
+export async function analyzeTempTable(client: pg.ClientBase, table: string, columns: readonly string[]): Promise<void> {
+  await client.query(`ALTER TABLE ${table} ${columns.map((c) => `ALTER COLUMN ${c} SET STATISTICS ${TEMP_STATISTICS_TARGET}`).join(', ')}`);
+  await client.query(`ANALYZE ${table} (${columns.join(', ')})`);
+}
 
 export async function createLoadTable(client: pg.ClientBase): Promise<void> {
   await client.query(`CREATE TEMP TABLE ${LOAD_TABLE} (
     row_no integer GENERATED ALWAYS AS IDENTITY,
     ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(',\n    ')}) ON COMMIT DROP`);
-  await client.query(`ALTER TABLE ${LOAD_TABLE} ${PLANNED_COLUMNS.map((c) => `ALTER COLUMN ${c} SET STATISTICS ${TEMP_STATISTICS_TARGET}`).join(', ')}`);
 }
 
-/** Temp tables are never auto-analyzed; without statistics the joins on the load table plan as nested loops. */
+/** The load table's statistics, once the COPY has filled it. */
 export async function analyzeLoadTable(client: pg.ClientBase): Promise<void> {
-  await client.query(`ANALYZE ${LOAD_TABLE} (${PLANNED_COLUMNS.join(', ')})`);
+  await analyzeTempTable(client, LOAD_TABLE, PLANNED_COLUMNS);
 }
 
 /** COPY of RowEncoder's output. */

@@ -84,6 +84,9 @@ export interface RecentPayloads {
   readonly hashes: Buffer;
 }
 
+/** No previous file to send rows against: every row carries its values. */
+export const NO_RECENT_PAYLOADS: RecentPayloads = Object.freeze({ fileId: null, hashes: Buffer.alloc(0) });
+
 /**
  * Content addresses of the payloads of the most recently ingested file, 16 bytes each; none when
  * that file has more than `maxRows` rows (memory stays bounded).
@@ -94,7 +97,7 @@ export async function listRecentPayloads(client: pg.ClientBase, maxRows: number)
        FROM raw.csv_files f JOIN raw.file_contents c USING (file_id)
       WHERE f.row_count <= $1 ORDER BY f.ingested_at DESC LIMIT 1`, [maxRows]);
   const r = rows[0];
-  return r?.hashes ? { fileId: r.file_id, hashes: r.hashes } : { fileId: null, hashes: Buffer.alloc(0) };
+  return r?.hashes ? { fileId: r.file_id, hashes: r.hashes } : NO_RECENT_PAYLOADS;
 }
 
 export interface PromoteCounts {

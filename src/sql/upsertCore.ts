@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { ColumnRole } from '../feedColumns.js';
 import { DESCRIPTIVE_COLUMNS, LOT_TEXT, VEHICLE_TEXT } from '../descriptiveColumns.js';
 import { payloadPosition, type FileLayout } from '../header.js';
-import { LOAD_TABLE, TEMP_STATISTICS_TARGET, carriesValues } from './loadTable.js';
+import { LOAD_TABLE, analyzeTempTable, carriesValues } from './loadTable.js';
 
 /**
  * The core upsert: staging -> public.lots / public.vehicles, last write wins by Last Updated Time
@@ -105,9 +105,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
       FROM ${newest} JOIN ${source.values} v ON v.row_no = r.row_no
       LEFT JOIN LATERAL (SELECT q.vals_text, q.vals FROM raw.payloads q WHERE q.hash = r.payload_hash AND NOT v.carries OFFSET 0) p ON true`);
   const candidates = created.rowCount ?? 0;
-  const analyzed = ['lot_external_id', 'vin_normalized', 'row_no', 'file_rows'];
-  await client.query(`ALTER TABLE vinops_candidates ${analyzed.map((c) => `ALTER COLUMN ${c} SET STATISTICS ${TEMP_STATISTICS_TARGET}`).join(', ')}`);
-  await client.query(`ANALYZE vinops_candidates (${analyzed.join(', ')})`);
+  await analyzeTempTable(client, 'vinops_candidates', ['lot_external_id', 'vin_normalized', 'row_no', 'file_rows']);
 
   // 2. Candidates older than the stored lot lose (last write wins): they change neither the lot nor
   //    its vehicle. Live, they and the older rows of a lot repeated in this file (other content
@@ -145,7 +143,7 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
   const vehicleKept = [...VEHICLE_TYPED, ...VEHICLE_TEXT.map(([c]) => c)];
   const vehicleFollow = ['vin_raw', 'source_updated_at', 'payload_hash'];
   const vehicleCols = ['vin', ...vehicleFollow, ...vehicleKept];
-  await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
+  const vehiclesIn = await client.query(`CREATE TEMP TABLE vinops_vehicles_in ON COMMIT DROP AS
     SELECT DISTINCT ON (c.vin_normalized) c.vin_normalized AS vin, ${[...vehicleFollow, ...vehicleKept].map((col) => `c.${col}`).join(', ')},
            false AS stored, false AS stale
       FROM vinops_candidates c WHERE c.vin_valid AND NOT c.loses
@@ -202,14 +200,13 @@ export async function upsertCore(client: pg.ClientBase, fileId: string, layout: 
     const updated = upd.rowCount ?? 0;
     return { inserted, updated, stale, unchanged: Math.max(0, total - inserted - updated - stale) };
   };
-  const { rows: [vc] } = await client.query<{ vehicles: number; vehicles_stale: number; unknown_status: number }>(`SELECT
-      (SELECT count(*) FROM vinops_vehicles_in)::int AS vehicles,
+  const { rows: [vc] } = await client.query<{ vehicles_stale: number; unknown_status: number }>(`SELECT
       (SELECT count(*) FROM vinops_vehicles_in WHERE stale)::int AS vehicles_stale,
       (SELECT count(*) FROM vinops_candidates WHERE NOT loses AND sale_status IS NOT NULL AND sale_status <> ALL ($1::text[]))::int AS unknown_status`,
     [KNOWN_SALE_STATUSES]);
   return {
     lots: { ...tally(lotsInserted, lotsUpdated, candidates, staleStored), stale: staleStored + staleInFile },
-    vehicles: tally(vehiclesInserted, vehiclesUpdated, vc!.vehicles, vc!.vehicles_stale),
+    vehicles: tally(vehiclesInserted, vehiclesUpdated, vehiclesIn.rowCount ?? 0, vc!.vehicles_stale),
     vinConflicts: (vinVariants.rowCount ?? 0) + (vinChanges.rowCount ?? 0),
     unknownSaleStatus: vc!.unknown_status,
   };
