@@ -23,8 +23,11 @@ export async function openDatabase(config: Config, log: Logger, options: { migra
   let url = config.databaseUrl;
   if (url === undefined) {
     embedded = await startEmbeddedPostgres({ dir: join(config.dataDir, 'pg'), port: config.embeddedPort, log });
-    url = await ensureDatabase(embedded, 'vinops');
-    log.info({ port: embedded.port, dir: join(config.dataDir, 'pg') }, 'using the embedded PostgreSQL');
+    url = await ensureDatabase(embedded, 'vinops').catch(async (err: unknown) => {
+      await embedded?.stop().catch(() => undefined);
+      throw err;
+    });
+    log.info({ port: embedded.port, dir: embedded.dir }, 'using the embedded PostgreSQL');
   }
   const pool = createPool(url, log, options.poolSize ?? config.workers + 3);
   try {
