@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { appendFile, copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -163,6 +164,22 @@ describe('/metrics', () => {
         expect(allowed[k], `${x.name}{${k}}`).toContain(value);
       }
     }
+  });
+});
+
+describe('/metrics lint', () => {
+  it('passes Prometheus\' own lint: no gauge carries a counter\'s _total suffix, and promtool check metrics is clean', async () => {
+    const body = await (await fetch(`${base}/metrics`)).text();
+    const gaugesNamedLikeCounters = [...body.matchAll(/^# TYPE (\S+_total) gauge$/gm)].map((m) => m[1]);
+    expect(gaugesNamedLikeCounters).toEqual([]);
+    expect(body).toMatch(/^nodejs_active_handles\{type="/m); // the per-type totals stay
+    const found = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim();
+    // CI installs Debian's prometheus; a developer without it still gets the suffix check above.
+    if (found === '' && process.env.CI) throw new Error('promtool is not installed (apt-get install prometheus)');
+    if (found === '') return;
+    const lint = spawnSync(found, ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.status).toBe(0);
   });
 });
 
