@@ -14,9 +14,20 @@
 #   /usr/local/bin/vinops-etl          CLI wrapper: runs a command as the service does (user, env, config)
 #   /var/lib/vinops-etl                state directory (vinops-etl:vinops-etl 750)
 #
-# Needs: Node.js >= 20.19 and npm on PATH, network access to the npm registry (npm ci), systemd.
-# See docs/operations.md.
+# Needs (checked first, before anything is changed; `--check` runs only these checks): root,
+# Node.js >= 20.19 and npm, setfacl (Debian package acl), systemctl, useradd/groupadd, network access
+# to the npm registry (npm ci). See docs/operations.md, *Install*.
 set -euo pipefail
+# `su` without `-` keeps a PATH without the sbin directories, where useradd and groupadd live.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+
+CHECK_ONLY=""
+case "${1:-}" in
+  "") ;;
+  --check) CHECK_ONLY=1 ;;
+  -h|--help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+  *) printf 'install.sh: unknown argument %s (usage: install.sh [--check])\n' "$1" >&2; exit 2 ;;
+esac
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=/opt/vinops-etl
@@ -31,33 +42,78 @@ WRAPPER=/usr/local/bin/vinops-etl
 SVC_USER=vinops-etl
 SVC_GROUP=vinops-etl
 UNIT_NODE=/usr/bin/node   # the node path written in systemd/vinops-etl.service
+NODE_MIN_MAJOR=20
+NODE_MIN_MINOR=19
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+# --- Prerequisites: all checked before anything is changed; every missing one is reported -------
+PROBLEMS=()
+problem() { PROBLEMS+=("$*"); }
+NODE_HOWTO="install Node.js ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR} or later system-wide (in $UNIT_NODE): NodeSource's nodejs 20 or 22 packages, or the nodejs package of Debian 13 (20.19); Debian 12's own nodejs is 18, too old"
+
+# The version of a node binary as "major minor patch", or nothing when it does not run.
+node_version() { "$1" -p 'process.versions.node' 2>/dev/null | tr '.' ' '; }
+# Whether a node binary is new enough.
+node_ok() {
+  local major minor _patch
+  read -r major minor _patch <<<"$(node_version "$1")" || true
+  [[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] || return 1
+  (( major > NODE_MIN_MAJOR || (major == NODE_MIN_MAJOR && minor >= NODE_MIN_MINOR) ))
+}
+node_desc() { printf '%s is Node.js %s' "$1" "$("$1" --version 2>/dev/null)"; }
+
+[ "$(id -u)" -eq 0 ] || problem "not running as root: run it as root (sudo $0)"
 for f in package.json package-lock.json tsconfig.json src migrations config/vinops-etl.example.json \
          systemd/vinops-etl.service systemd/vinops-etl.env.example; do
-  [ -e "$SRC/$f" ] || die "$SRC/$f is missing: run this script from a vinops-etl checkout"
+  [ -e "$SRC/$f" ] || problem "$SRC/$f is missing: run this script from a vinops-etl checkout"
 done
 
-# --- Node.js ----------------------------------------------------------------------------------
-# Prefer /usr/bin/node (the path in the unit); otherwise the node on PATH, via a unit drop-in.
-if [ -x "$UNIT_NODE" ]; then
-  NODE=$UNIT_NODE
-else
-  NODE=$(command -v node || true)
-  [ -n "$NODE" ] || die "node not found: install Node.js >= 20.19 (distribution or NodeSource packages put it in $UNIT_NODE)"
+# Node.js: the node on PATH runs npm and the build; the service runs $UNIT_NODE (the path in the
+# unit) when it is new enough, else the node on PATH through a unit drop-in.
+PATH_NODE=$(command -v node || true)
+if [ -z "$PATH_NODE" ]; then
+  if [ -x "$UNIT_NODE" ]; then
+    problem "node is not on PATH (npm and the build run it): add $(dirname "$UNIT_NODE") to PATH"
+  else
+    problem "node not found: $NODE_HOWTO"
+  fi
+elif [ -z "$(node_version "$PATH_NODE")" ]; then
+  problem "$PATH_NODE does not run (\`$PATH_NODE --version\` fails): $NODE_HOWTO"
+elif ! node_ok "$PATH_NODE"; then
+  problem "$(node_desc "$PATH_NODE"), too old: vinops-etl needs >= ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR}; $NODE_HOWTO"
 fi
-case "$NODE" in
-  /root/*|/home/*|/run/user/*)
-    die "node is at $NODE, which the service cannot see (ProtectHome=yes): install a system-wide Node.js >= 20.19, e.g. in $UNIT_NODE" ;;
-esac
-"$NODE" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
-  || die "$NODE is Node.js $("$NODE" --version); vinops-etl needs >= 20.19"
-command -v npm >/dev/null || die "npm not found on PATH"
-log "Node.js $("$NODE" --version) at $NODE, npm $(npm --version)"
+NODE=""
+if [ -x "$UNIT_NODE" ] && node_ok "$UNIT_NODE"; then
+  NODE=$UNIT_NODE
+elif [ -n "$PATH_NODE" ] && node_ok "$PATH_NODE"; then
+  NODE=$(readlink -f "$PATH_NODE")
+  case "$NODE" in
+    /root/*|/home/*|/run/user/*)
+      problem "node is at $NODE, which the service cannot see (ProtectHome=yes): $NODE_HOWTO" ;;
+  esac
+fi
+if ! command -v npm >/dev/null; then
+  problem "npm not found: NodeSource's nodejs package includes it; with a distribution's nodejs: apt-get install npm"
+fi
+command -v setfacl >/dev/null || problem "setfacl not found (the raw tree's read access for $SVC_USER is granted with ACLs): apt-get install acl"
+command -v systemctl >/dev/null || problem "systemctl not found: vinops-etl installs as a systemd service and needs a host with systemd (apt-get install systemd)"
+for tool in useradd groupadd; do
+  command -v "$tool" >/dev/null || problem "$tool not found: apt-get install passwd"
+done
+
+if [ "${#PROBLEMS[@]}" -gt 0 ]; then
+  printf 'install.sh: cannot install, nothing was changed:\n' >&2
+  printf '  - %s\n' "${PROBLEMS[@]}" >&2
+  exit 1
+fi
+log "Node.js $("$NODE" --version) at $NODE, npm $(npm --version), $(command -v setfacl), $(command -v systemctl)"
+if [ -n "$CHECK_ONLY" ]; then
+  log "prerequisites met (--check: nothing changed)"
+  exit 0
+fi
 
 # --- System user ------------------------------------------------------------------------------
 NOLOGIN=/usr/sbin/nologin
@@ -147,17 +203,17 @@ log "installed $UNIT_DIR/$UNIT"
 if [ "$NODE" != "$UNIT_NODE" ]; then
   install -d -m 755 "$DROPIN_DIR"
   cat >"$NODE_DROPIN" <<EOF
-# Written by vinops-etl systemd/install.sh: Node.js is at $NODE, not $UNIT_NODE.
+# Written by vinops-etl systemd/install.sh: Node.js >= 20.19 is at $NODE ($UNIT_NODE is missing or older).
 [Service]
 ExecStart=
 ExecStart=$NODE --max-semi-space-size=4 $PREFIX/dist/cli.js run --config $CONF_DIR/config.json
 EOF
   chmod 644 "$NODE_DROPIN"
-  log "node is not at $UNIT_NODE: wrote $NODE_DROPIN"
+  log "$UNIT_NODE is missing or older than ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR}: wrote $NODE_DROPIN (ExecStart with $NODE)"
 elif [ -e "$NODE_DROPIN" ]; then
   rm -f "$NODE_DROPIN"
   rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
-  log "removed $NODE_DROPIN (node is at $UNIT_NODE now)"
+  log "removed $NODE_DROPIN ($UNIT_NODE is new enough now)"
 fi
 
 # --- CLI wrapper ------------------------------------------------------------------------------
@@ -196,7 +252,9 @@ log "installed $WRAPPER"
 if [ ! -d "$RAW_DIR" ]; then
   warn "$RAW_DIR does not exist: the service fails to start (226/NAMESPACE) until it does"
 elif command -v runuser >/dev/null && ! runuser -u "$SVC_USER" -- test -r "$RAW_DIR" -a -x "$RAW_DIR"; then
-  warn "$SVC_USER cannot read $RAW_DIR: grant read access (group or ACL, see docs/operations.md)"
+  warn "$SVC_USER cannot read $RAW_DIR: grant read access with a group (SupplementaryGroups= in a drop-in) or with ACLs (docs/operations.md, Install, step 4):
+  setfacl -R -m u:$SVC_USER:rX $RAW_DIR
+  find $RAW_DIR -type d -exec setfacl -d -m u:$SVC_USER:rX {} +"
 fi
 
 # --- systemd ----------------------------------------------------------------------------------
