@@ -1,5 +1,5 @@
 /**
- * What the Copart feed's header looks like (FEED.md): the four real variants and the columns the
+ * What the Copart feed's header looks like (docs/feed.md): the four real variants and the columns the
  * typing step reads, found by name, never by position.
  */
 

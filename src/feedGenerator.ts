@@ -1,8 +1,8 @@
 /**
  * Deterministic, streaming generator of realistic Copart "Sales Data" CSV files.
  *
- * Shapes, fill rates and quirks follow shared/copart/FEED.md and the real sample rows
- * (samples/README.md): every field double-quoted, LF line endings, header first, about 636 bytes
+ * Shapes, fill rates and quirks follow docs/feed.md and the real sample rows
+ * (test/fixtures/): every field double-quoted, LF line endings, header first, about 636 bytes
  * per row (the real feed: ~623).
  *
  * Model of time: a "base population" of lots indexed 0, 1, 2, … . Generation n (the file taken
@@ -669,7 +669,7 @@ const SELLERS = weighted<string>([
 const SELLERS_CA = ['Intact Insurance', 'Desjardins Assurances', 'Aviva Canada', 'Co-operators General Insurance', 'TD Assurance'];
 const TRIM_EMPTY_TYPES = new Set(['L', 'M', 'E', 'J', 'R']);
 
-// Special Note: the sublot notes are right-padded to 28 characters, free text is not (samples/README.md).
+// Special Note: the sublot notes are right-padded to 28 characters, free text is not (docs/feed.md, test/fixtures/).
 const NOTES_PADDED = [
   'VEH LOCATED @ FAIRFLD SUBLOT', 'VEH LOC @ STH GASTON SUBLOT', 'VEH LOC @ WOODMAR SUBLOT', 'POTENTIAL HAIL',
   'VEH LOC @ SPRINGFIELD SUBLOT', 'VEH LOCATED AT OTAY SUB LOT', 'TSS TEST SUB LOT', 'VEH LOC @ NORTH LOT',

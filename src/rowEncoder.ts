@@ -298,7 +298,7 @@ export class RowEncoder implements RecordSink {
       const [a, b] = trimSpaces(s, this.starts[f]!, this.ends[f]!);
       return a === b ? null : s.toString('utf8', a, b);
     };
-    // VIN: exact, normalized (trim, ASCII upper-case), valid per FEED.md; same rules as public.normalize_vin.
+    // VIN: exact, normalized (trim, ASCII upper-case), valid per docs/feed.md; same rules as public.normalize_vin.
     const vinF = this.role.vin;
     let vinRaw: [number, number] | null = null;
     let vinNorm: string | null = null;

@@ -1,5 +1,5 @@
 /**
- * Typing rules for the feed's values (FEED.md). Pure functions from the trimmed text of a field to
+ * Typing rules for the feed's values (docs/feed.md). Pure functions from the trimmed text of a field to
  * the text PostgreSQL reads for the typed column, or null when the value is empty or odd. Odd values
  * never throw: the caller records a note in processing_error and keeps the row.
  */
@@ -12,9 +12,9 @@ const TZ_OFFSETS: Readonly<Record<string, number>> = {
 
 /**
  * Offset of a zone abbreviation on a sale date (YYYY-MM-DD). The Nova Scotia yards of the feed are
- * labelled AKST whatever the season (shared/copart/samples/README.md), yet they sell on Atlantic
- * local time, which keeps North American DST: so AKST/AKDT on a Canadian lot means AST (-4 h) or, from
- * the second Sunday of March to the first Sunday of November, ADT (-3 h).
+ * labelled AKST whatever the season (docs/feed.md; test/fixtures/real-2025-v3.csv), yet they sell on
+ * Atlantic local time, which keeps North American DST: so AKST/AKDT on a Canadian lot means AST (-4 h)
+ * or, from the second Sunday of March to the first Sunday of November, ADT (-3 h).
  */
 export function tzOffsetMinutes(tz: string | null, country: string | null, saleDate: string | null = null): number | null {
   if (tz === null) return null;

@@ -1,6 +1,6 @@
 /**
  * Pure unit tests of the streaming CSV record reader (src/csvRecordReader.ts): the rules of its header
- * comment, the feed's quirks (FEED.md) and independence from how the bytes are cut into chunks.
+ * comment, the feed's quirks (docs/feed.md) and independence from how the bytes are cut into chunks.
  */
 import { describe, expect, it } from 'vitest';
 import {

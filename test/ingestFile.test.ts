@@ -341,7 +341,7 @@ describe('ingest: bad rows are recorded, the rest is kept', () => {
   });
 });
 
-describe('staging typing (FEED.md)', () => {
+describe('staging typing (docs/feed.md)', () => {
   it('types the real rows: auction time in UTC, 0.0 -> NULL, keys, dates, VINs', async () => {
     const { rows } = await db.pool.query(`SELECT s.* FROM staging.copart_raw s JOIN raw.csv_files f USING (file_id)
       WHERE f.path LIKE '%real-2025-v3.csv' ORDER BY s.row_no`);

@@ -11,7 +11,7 @@ async function vin(value: string | null): Promise<{ normalized: string | null; v
   return rows[0]!;
 }
 
-describe('normalize_vin / is_valid_vin (FEED.md rules)', () => {
+describe('normalize_vin / is_valid_vin (docs/feed.md rules)', () => {
   it.each([
     // value, normalized, valid
     ['2C3CDYCJ2DH744113', '2C3CDYCJ2DH744113', true],

@@ -32,7 +32,7 @@ export interface UpsertCounts {
   readonly unknownSaleStatus: number;
 }
 
-/** The Sale Status values the feed is known to carry (FEED.md); any other is kept raw and counted. */
+/** The Sale Status values the feed is known to carry (docs/feed.md); any other is kept raw and counted. */
 export const KNOWN_SALE_STATUSES = ['Pure Sale', 'On Minimum Bid', 'On Approval'] as const;
 
 const LOT_TYPED = ['yard_number', 'sale_date', 'auction_at', 'time_zone', 'item_number', 'sale_status', 'high_bid',
