@@ -1,6 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -27,12 +28,39 @@ export interface IngestContext {
   readonly maxRecordBytes: number;
   /** Who ran it, for audit.etl_runs.worker. Default host:pid. */
   readonly worker?: string;
+  /** The daemon's queue entry being worked on, for audit.etl_runs.queue_id; absent outside the queue. */
+  readonly queueId?: string;
 }
 
 export interface IngestOptions {
   /** Aborts the load; the transaction rolls back and nothing is written. */
   readonly signal?: AbortSignal;
+  /** Called with the progress every progressIntervalMs while the file is in flight (the worker stores it); must not throw. */
+  readonly onProgress?: (p: IngestProgress) => void;
+  /** How often progress is logged and reported. Default 5000 ms. */
+  readonly progressIntervalMs?: number;
 }
+
+/** Where a load is: streaming the file into the load table, promoting it into raw / staging / audit, the core upsert, the commit. */
+export type IngestPhase = 'reading' | 'promoting' | 'upserting' | 'committing';
+
+/** A load in flight, as logged every few seconds. */
+export interface IngestProgress {
+  readonly phase: IngestPhase;
+  /** Data rows read so far (parse errors not counted). */
+  readonly rows: number;
+  readonly parseErrors: number;
+  readonly bytesRead: number;
+  /** The file's size. */
+  readonly bytes: number;
+  /** Since the file was opened. */
+  readonly seconds: number;
+  /** MB (10^6 bytes) per second read, over the reading phase so far. */
+  readonly mbPerSecond: number;
+}
+
+/** Default of IngestOptions.progressIntervalMs. */
+export const PROGRESS_INTERVAL_MS = 5000;
 
 export type IngestOutcome = 'ingested' | 'duplicate' | 'rejected';
 
@@ -90,25 +118,32 @@ interface Loaded {
  * audit record does. Throws on failures worth retrying (database, I/O, FileChangedError); returns
  * rejected files.
  */
-export async function ingestFile(ctx: IngestContext, path: string, options: IngestOptions = {}): Promise<IngestResult> {
+export async function ingestFile(ctx: IngestContext, givenPath: string, options: IngestOptions = {}): Promise<IngestResult> {
   const started = new Date();
   const t0 = performance.now();
   const runId = randomUUID();
   const worker = ctx.worker ?? `${hostname()}:${process.pid}`;
+  const queueId = ctx.queueId ?? null;
+  // Stored absolute: `var/raw/…` or `../bad/x.csv` as typed means nothing to a later reader of the registry.
+  const path = resolve(givenPath);
   const log = ctx.log.child({ path, run_id: runId });
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
   } catch (err) {
     // Gone or unreadable between discovery and ingest: recorded like any other failed attempt.
-    await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker }, err, t0);
+    await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker, queueId }, err, t0);
     throw err;
   }
+  const tracker: Tracker = { phase: 'reading', bytesRead: 0, reader: undefined, readMs: undefined };
+  let progressTimer: NodeJS.Timeout | undefined;
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new RejectedFileError('not a regular file');
+    progressTimer = setInterval(() => reportProgress(log, tracker, stat.size, t0, options.onProgress), options.progressIntervalMs ?? PROGRESS_INTERVAL_MS);
+    progressTimer.unref();
     const headRead = await readHead(handle, stat.size);
-    const base = { runId, path, bytes: stat.size, startedAt: started, worker };
+    const base = { runId, path, bytes: stat.size, startedAt: started, worker, queueId };
     if (headRead.layout === undefined) {
       return await reject(ctx, base, headRead.rejection ?? 'unreadable header', t0, null);
     }
@@ -137,8 +172,12 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
 
     async function loadAndPromoteWith(client: pg.PoolClient, recent: RecentPayloads): Promise<IngestResult> {
       const tRead = performance.now();
-      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, new DigestSet(recent.hashes), options.signal);
+      tracker.phase = 'reading';
+      tracker.readMs = undefined;
+      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, new DigestSet(recent.hashes), tracker, options.signal);
       const readMs = Math.round(performance.now() - tRead);
+      tracker.readMs = performance.now() - tRead;
+      tracker.phase = 'promoting';
       await assertUnchanged(handle, stat, loaded.bytesRead);
 
       const { reader, encoder } = loaded;
@@ -181,13 +220,16 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
       const tUpsert = performance.now();
+      tracker.phase = 'upserting';
       const upserts = await upsertCore(client, fileId, layout);
       const upsertMs = Math.round(performance.now() - tUpsert);
+      tracker.phase = 'committing';
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       // The reader counted them: a file without any does not scan the load table for none.
       const parseErrors = reader.errors === 0 ? 0 : await insertParseErrors(client, runId, fileId, path);
       const promoteMs = Math.round(performance.now() - tPromote);
-      await completeFileRecord(client, fileId, promoteMs, Math.round(performance.now() - t0));
+      const durationMs = Math.round(performance.now() - t0);
+      await completeFileRecord(client, fileId, runId, promoteMs, durationMs, new Date(started.getTime() + durationMs));
       await client.query('COMMIT');
       const vin = pct(encoder.counts.vinEmptyRows, counts.rows);
       const lot = pct(encoder.counts.lotEmptyRows, counts.rows);
@@ -200,12 +242,38 @@ export async function ingestFile(ctx: IngestContext, path: string, options: Inge
     }
   } catch (err) {
     if (err instanceof RejectedFileError) {
-      return reject(ctx, { runId, path, bytes: null, startedAt: started, worker }, err.message, t0, null);
+      return reject(ctx, { runId, path, bytes: null, startedAt: started, worker, queueId }, err.message, t0, null);
     }
-    await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker }, err, t0);
+    await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker, queueId }, err, t0);
     throw err;
   } finally {
+    clearInterval(progressTimer);
     await handle.close().catch(() => undefined);
+  }
+}
+
+/** What the progress timer reads; the load updates it per 1 MiB chunk and at each phase, never per row. */
+interface Tracker {
+  phase: IngestPhase;
+  bytesRead: number;
+  reader: CsvRecordReader | undefined;
+  /** How long the reading phase took, once it is over. */
+  readMs: number | undefined;
+}
+
+function reportProgress(log: Logger, t: Tracker, bytes: number, t0: number, onProgress: ((p: IngestProgress) => void) | undefined): void {
+  const seconds = (performance.now() - t0) / 1000;
+  const readSeconds = t.readMs !== undefined ? t.readMs / 1000 : seconds;
+  const p: IngestProgress = {
+    phase: t.phase, rows: t.reader?.rows ?? 0, parseErrors: t.reader?.errors ?? 0, bytesRead: t.bytesRead, bytes,
+    seconds: Math.round(seconds * 10) / 10, mbPerSecond: readSeconds > 0 ? Math.round(t.bytesRead / 1e4 / readSeconds) / 100 : 0,
+  };
+  log.info({ phase: p.phase, rows: p.rows, parse_errors: p.parseErrors, bytes_read: p.bytesRead, bytes: p.bytes,
+    read_pct: bytes > 0 ? Math.round((1000 * p.bytesRead) / bytes) / 10 : 100, mb_per_s: p.mbPerSecond, seconds: p.seconds }, 'ingest progress');
+  try {
+    onProgress?.(p);
+  } catch {
+    // Progress is for people watching; it never fails a load.
   }
 }
 
@@ -238,10 +306,12 @@ async function readHead(handle: FileHandle, size: number): Promise<{ head: Buffe
  * the encoder into COPY. `head` holds the bytes already read for the header.
  */
 async function load(client: pg.ClientBase, handle: FileHandle, head: Buffer, layout: FileLayout, maxRecordBytes: number,
-  known: DigestSet, signal?: AbortSignal): Promise<Loaded> {
+  known: DigestSet, tracker: Tracker, signal?: AbortSignal): Promise<Loaded> {
   const hash = createHash('sha256').update(head);
   const reader = new CsvRecordReader({ columns: layout.columns, firstLineNo: 2, eol: layout.eol, maxRecordBytes, checkEncoding: true });
   let bytesRead = head.length;
+  tracker.reader = reader;
+  tracker.bytesRead = bytesRead;
   const encode = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       reader.push(chunk, encoder);
@@ -260,6 +330,7 @@ async function load(client: pg.ClientBase, handle: FileHandle, head: Buffer, lay
     for await (const chunk of handle.createReadStream({ start: head.length, highWaterMark: CHUNK, autoClose: false })) {
       hash.update(chunk as Buffer);
       bytesRead += (chunk as Buffer).length;
+      tracker.bytesRead = bytesRead;
       yield chunk as Buffer;
     }
   }
@@ -293,10 +364,13 @@ interface RunBase {
   readonly bytes: number | null;
   readonly startedAt: Date;
   readonly worker: string;
+  readonly queueId: string | null;
 }
 
 function runRecord(base: RunBase, r: Pick<RunRecord, 'outcome' | 'reason' | 'fileId' | 'sha256' | 'dataRows' | 'parseErrors'>, t0: number): RunRecord {
-  return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
+  const durationMs = Math.round(performance.now() - t0);
+  // started_at is this process's clock; the finish is taken from the same one, so the two differ by the duration.
+  return { ...base, ...r, durationMs, finishedAt: new Date(base.startedAt.getTime() + durationMs) };
 }
 
 async function reject(ctx: IngestContext, base: RunBase, reason: string, t0: number, sha256: string | null): Promise<IngestResult> {

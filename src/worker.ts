@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { ingestFile, type IngestResult } from './ingestFile.js';
+import { ingestFile, type IngestProgress, type IngestResult } from './ingestFile.js';
 import { isRetryablePgError } from './pgErrors.js';
-import { claimNextFile, completeFile, markFileFailed, releaseClaim, renewClaim, type QueuedFile } from './sql/fileQueue.js';
+import { claimNextFile, completeFile, markFileFailed, releaseClaim, renewClaim, saveProgress, type QueuedFile } from './sql/fileQueue.js';
 
 export interface WorkerOptions {
   readonly id: number;
@@ -14,6 +14,8 @@ export interface WorkerOptions {
   readonly maxRecordBytes: number;
   /** Idle poll when no wake-up comes (other daemons queue files too). */
   readonly pollMs?: number;
+  /** How often the file in flight logs and stores its progress (default: ingestFile's). */
+  readonly progressIntervalMs?: number;
 }
 
 /** Reported once per finished attempt (metrics, logs). */
@@ -45,6 +47,8 @@ export class Worker {
   /** The file in flight, and since when (epoch ms). */
   current: QueuedFile | undefined;
   currentSince: number | undefined;
+  /** The last progress of the file in flight (status page); stored on its queue entry too (`vinops-etl status`). */
+  progress: IngestProgress | undefined;
 
   constructor(private readonly pool: pg.Pool, private readonly log: Logger, private readonly options: WorkerOptions) {
     this.name = `${hostname()}:${process.pid}:${options.id}`;
@@ -113,7 +117,12 @@ export class Worker {
     }, Math.max(1000, Math.floor(this.options.claimTimeoutMs / 4)));
     heartbeat.unref();
     try {
-      const result = await ingestFile({ pool: this.pool, log: ingestLog, maxRecordBytes: this.options.maxRecordBytes, worker: this.name }, file.path, { signal: this.abort.signal });
+      const onProgress = (p: IngestProgress): void => {
+        this.progress = p;
+        saveProgress(this.pool, file.queueId, this.name, p).catch((err: unknown) => log.debug({ err }, 'could not store the progress'));
+      };
+      const result = await ingestFile({ pool: this.pool, log: ingestLog, maxRecordBytes: this.options.maxRecordBytes, worker: this.name, queueId: file.queueId },
+        file.path, { signal: this.abort.signal, onProgress, progressIntervalMs: this.options.progressIntervalMs });
       await completeFile(this.pool, file.queueId, this.name, {
         state: result.outcome, fileId: result.fileId, runId: result.runId, error: result.outcome === 'rejected' ? result.reason : null,
       });
@@ -141,6 +150,7 @@ export class Worker {
       clearInterval(heartbeat);
       this.current = undefined;
       this.currentSince = undefined;
+      this.progress = undefined;
     }
   }
 

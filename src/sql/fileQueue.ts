@@ -27,7 +27,8 @@ export async function enqueueFile(db: pg.Pool | pg.ClientBase, file: { path: str
 export async function claimNextFile(db: pg.Pool | pg.ClientBase, worker: string, claimTimeoutMs: number): Promise<QueuedFile | undefined> {
   const { rows } = await db.query<{ queue_id: string; path: string; size: string; mtime: Date; attempts: number }>(
     `UPDATE raw.file_queue q
-        SET state = 'running', attempts = q.attempts + 1, locked_by = $1, heartbeat_at = now(), started_at = now()
+        SET state = 'running', attempts = q.attempts + 1, locked_by = $1, heartbeat_at = now(), started_at = now(),
+            progress_phase = NULL, progress_rows = NULL, progress_bytes = NULL, progress_at = NULL
       WHERE q.queue_id = (
         SELECT queue_id FROM raw.file_queue
          WHERE (state = 'pending' AND next_attempt_at <= now())
@@ -46,6 +47,18 @@ export async function claimNextFile(db: pg.Pool | pg.ClientBase, worker: string,
 export async function renewClaim(db: pg.Pool | pg.ClientBase, queueId: string, worker: string): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE raw.file_queue SET heartbeat_at = now() WHERE queue_id = $1 AND state = 'running' AND locked_by = $2`, [queueId, worker]);
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Stores the progress of the attempt in flight, for `vinops-etl status` in another process; false
+ * when the claim is no longer this worker's.
+ */
+export async function saveProgress(db: pg.Pool | pg.ClientBase, queueId: string, worker: string,
+  p: { phase: string; rows: number; bytesRead: number }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE raw.file_queue SET progress_phase = $3, progress_rows = $4, progress_bytes = $5, progress_at = now()
+      WHERE queue_id = $1 AND state = 'running' AND locked_by = $2`, [queueId, worker, p.phase, p.rows, p.bytesRead]);
   return (rowCount ?? 0) > 0;
 }
 

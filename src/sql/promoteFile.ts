@@ -173,15 +173,18 @@ async function analyzeIfOutgrown(client: pg.ClientBase, newPayloads: number): Pr
 }
 
 /**
- * Final figures on the registry row, known only once the rows are in. ingested_at is read from the
- * clock here, under the payload lock that loads hold until they commit, so ordering files by it is
- * the order their core upserts were applied in (replay --all relies on it); now() would be the
- * transaction's start, before the COPY, which a concurrent smaller file can overtake.
+ * Final figures on the registry row and on the run, known only once the rows are in. ingested_at is
+ * read from the clock here, under the payload lock that loads hold until they commit, so ordering
+ * files by it is the order their core upserts were applied in (replay --all relies on it); now()
+ * would be the transaction's start, before the COPY, which a concurrent smaller file can overtake.
+ * The run was recorded before the parse errors that refer to it; its finish is set here, last.
  */
-export async function completeFileRecord(client: pg.ClientBase, fileId: string, promoteMs: number, durationMs: number): Promise<void> {
+export async function completeFileRecord(client: pg.ClientBase, fileId: string, runId: string, promoteMs: number, durationMs: number,
+  finishedAt: Date): Promise<void> {
   await client.query(
-    'UPDATE raw.csv_files SET promote_ms = $2, duration_ms = $3, ingested_at = clock_timestamp() WHERE file_id = $1',
-    [fileId, promoteMs, durationMs],
+    `WITH run AS (UPDATE audit.etl_runs SET duration_ms = $3, finished_at = $5 WHERE run_id = $4)
+     UPDATE raw.csv_files SET promote_ms = $2, duration_ms = $3, ingested_at = clock_timestamp() WHERE file_id = $1`,
+    [fileId, promoteMs, durationMs, runId, finishedAt],
   );
 }
 
@@ -197,17 +200,24 @@ export interface RunRecord {
   readonly dataRows: number | null;
   readonly parseErrors: number | null;
   readonly startedAt: Date;
+  /**
+   * Read from the same clock as startedAt. The column's default, now(), is the transaction's start:
+   * for an ingested file that is before its COPY, milliseconds after startedAt however long the load.
+   */
+  readonly finishedAt: Date;
   readonly durationMs: number;
   readonly worker: string;
+  /** The daemon's queue entry this attempt works on; null outside the queue (`vinops-etl ingest`). */
+  readonly queueId: string | null;
 }
 
 export async function recordRun(client: pg.ClientBase, r: RunRecord): Promise<void> {
   await client.query(
     `INSERT INTO audit.etl_runs (run_id, file_id, path, sha256, bytes, outcome, reason, data_rows,
-       parse_errors, started_at, duration_ms, worker)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+       parse_errors, started_at, finished_at, duration_ms, worker, queue_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
     [r.runId, r.fileId, r.path, r.sha256, r.bytes, r.outcome, r.reason, r.dataRows, r.parseErrors,
-      r.startedAt, r.durationMs, r.worker],
+      r.startedAt, r.finishedAt, r.durationMs, r.worker, r.queueId],
   );
 }
 
