@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { DaemonStatus } from './daemonStatus.js';
@@ -34,7 +33,8 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     await http.start();
     db = await openWithRetry(config, log, stopRequested.signal);
     if (db === undefined) return; // stopped before the database came up
-    await mkdir(config.rawDir, { recursive: true }).catch((err: unknown) => log.warn({ err, raw_dir: config.rawDir }, 'raw directory cannot be created'));
+    // The raw directory is not created here: a typo in rawDir would be created and watched, silently.
+    // Discovery reports a missing one (readiness, log, status page); `npm start` creates its own.
 
     const workers = Array.from({ length: config.workers }, (_, i) => new Worker(db!.pool, log.child({ component: 'worker', worker: i + 1 }), {
       id: i + 1, claimTimeoutMs: config.claimTimeoutMs, maxAttempts: config.maxAttempts, retryBaseMs: config.retryBaseMs,

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { isFeedPath, listFeedPaths, statSettled, type FoundFile } from './rawTree.js';
@@ -30,14 +31,25 @@ export class Discovery {
   private running = false;
   /** Why the root cannot be read (missing, not a directory, no permission); undefined while it can. */
   private rootProblem: string | undefined;
+  /** When the missing root was last logged (the error is repeated every ROOT_REMINDER_MS while it lasts). */
+  private rootLoggedAt = 0;
+  private readonly options: DiscoveryOptions;
   /** Called after a new version was queued (wakes idle workers). */
   onQueued: () => void = () => {};
 
-  constructor(private readonly pool: pg.Pool, private readonly log: Logger, private readonly options: DiscoveryOptions) {}
+  constructor(private readonly pool: pg.Pool, private readonly log: Logger, options: DiscoveryOptions) {
+    // The queue stores paths as found under the root: absolute whatever the working directory.
+    this.options = { ...options, rawDir: resolve(options.rawDir) };
+  }
 
   /** True while the tree is watched and its root can be read (readiness). */
   get watching(): boolean {
     return this.running && this.watcher !== undefined && this.rootProblem === undefined;
+  }
+
+  /** Why the raw directory cannot be watched, in words (readiness, status page); undefined while it can. */
+  get problem(): string | undefined {
+    return this.rootProblem === undefined ? undefined : describeRootProblem(this.options.rawDir, this.rootProblem);
   }
 
   async start(): Promise<void> {
@@ -117,8 +129,11 @@ export class Discovery {
       problem = (err as NodeJS.ErrnoException).code ?? String(err);
     }
     if (problem !== undefined) {
-      if (this.rootProblem === undefined) {
-        this.log.error({ raw_dir: rawDir, problem }, 'raw directory cannot be read: no file is found until it is back (looked at again at every re-scan)');
+      // A typo in rawDir looks exactly like this: repeated while it lasts, so it is not missed in the log.
+      if (this.rootProblem === undefined || Date.now() - this.rootLoggedAt >= ROOT_REMINDER_MS) {
+        this.log.error({ raw_dir: rawDir, problem, reason: describeRootProblem(rawDir, problem) },
+          'raw directory cannot be read: no file is found until it is back (looked at again at every re-scan; check rawDir / VINOPS_RAW_DIR)');
+        this.rootLoggedAt = Date.now();
       }
       this.rootProblem = problem;
       return false;
@@ -168,4 +183,15 @@ export class Discovery {
     }
     return isNew;
   }
+}
+
+/** While the raw directory cannot be read, its error is logged again this often. */
+const ROOT_REMINDER_MS = 5 * 60_000;
+
+function describeRootProblem(rawDir: string, problem: string): string {
+  const what = ({
+    ENOENT: 'does not exist', EACCES: 'cannot be read (permission denied)', EPERM: 'cannot be read (operation not permitted)',
+    ENOTDIR: 'does not exist (a part of its path is a file)', 'not a directory': 'is not a directory',
+  } as Record<string, string>)[problem] ?? `cannot be read (${problem})`;
+  return `raw directory ${rawDir} ${what}`;
 }
