@@ -4,7 +4,8 @@ import { withClient } from './db.js';
 import { isSchemaCurrent } from './migrate.js';
 import { countQueue, type QueueState } from './sql/fileQueue.js';
 import {
-  lastQueueError, lastSuccessAt, listRecentFiles, summarizeLastDay, type DaySummary, type QueueError, type RecentFile,
+  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFiles, summarizeLastDay, type DaySummary, type HourFigures, type QueueError,
+  type RecentFile,
 } from './sql/statusQueries.js';
 
 /** What one look at the database found. */
@@ -13,7 +14,7 @@ export interface DatabaseCheck {
   readonly schemaCurrent: boolean;
   /** Queue depth by state; undefined when the database could not be asked. */
   readonly queue: Readonly<Record<QueueState, number>> | undefined;
-  /** The last ingested or duplicate run of any daemon; undefined when unknown. */
+  /** The last file stored (ingested, not a duplicate) by anyone; undefined when unknown. */
   readonly lastSuccessAt: Date | null | undefined;
   /** Why the database is not up (or not current). */
   readonly error: string | undefined;
@@ -26,13 +27,20 @@ export interface Readiness {
   readonly schema: boolean;
   readonly watcher: boolean;
   readonly error?: string;
+  /** Why the raw directory is not watched (missing, unreadable); absent while starting or stopping. */
+  readonly watcher_error?: string;
 }
 
 /** A file being ingested right now by a worker of this process. */
 export interface InFlightFile {
+  /** For a person: "worker 1 on host/pid". */
   readonly worker: string;
   readonly path: string;
   readonly since: Date;
+  /** The file's size. */
+  readonly bytes: number | undefined;
+  /** undefined until the load's first progress report (a few seconds in). */
+  readonly progress: ProgressView | undefined;
 }
 
 /** What the status page shows from the database. */
@@ -40,16 +48,38 @@ export interface RecentActivity {
   readonly files: readonly RecentFile[];
   readonly lastError: QueueError | null;
   readonly lastDay: DaySummary;
+  /** The last 24 hours by hour, for the chart. */
+  readonly hours: readonly HourFigures[];
 }
 
 /** The parts of a worker and of discovery that the status reads (structural, to keep this module small). */
 export interface WorkerView {
   readonly name: string;
-  readonly current: { readonly path: string } | undefined;
+  readonly current: { readonly path: string; readonly size?: number } | undefined;
   readonly currentSince: number | undefined;
+  readonly progress?: ProgressView | undefined;
+}
+export interface ProgressView {
+  readonly phase: string;
+  readonly rows: number;
+  readonly bytesRead: number;
 }
 export interface DiscoveryView {
   readonly watching: boolean;
+  readonly problem?: string | undefined;
+}
+
+/**
+ * A worker's name (`host:pid:N`, `host:pid` for `vinops-etl ingest`, as audit.etl_runs.worker and
+ * the queue's claim store it) as a person reads it: "worker 1 on host/pid".
+ */
+export function workerLabel(name: string | null | undefined): string {
+  if (name === null || name === undefined) return '';
+  const daemon = /^(.+):(\d+):(\d+)$/.exec(name);
+  if (daemon !== null) return `worker ${daemon[3]} on ${daemon[1]}/${daemon[2]}`;
+  const command = /^(.+):(\d+)$/.exec(name);
+  if (command !== null) return `vinops-etl ingest on ${command[1]}/${command[2]}`;
+  return name;
 }
 
 /** A database look is given up after this long: a scrape or a probe must answer while the database hangs. */
@@ -94,15 +124,17 @@ export class DaemonStatus {
   async readiness(): Promise<Readiness> {
     const db = await this.checkDatabase();
     const watcher = this.discovery?.watching ?? false;
+    const problem = watcher ? undefined : this.discovery?.problem;
     const ready = db.up && db.schemaCurrent && watcher;
-    return { ready, database: db.up, schema: db.schemaCurrent, watcher, ...(db.error !== undefined ? { error: db.error } : {}) };
+    return { ready, database: db.up, schema: db.schemaCurrent, watcher, ...(db.error !== undefined ? { error: db.error } : {}),
+      ...(problem !== undefined ? { watcher_error: problem } : {}) };
   }
 
   /** The files in flight in this process, oldest first. */
   inFlight(): InFlightFile[] {
     return this.workers
       .filter((w) => w.current !== undefined && w.currentSince !== undefined)
-      .map((w) => ({ worker: w.name, path: w.current!.path, since: new Date(w.currentSince!) }))
+      .map((w) => ({ worker: workerLabel(w.name), path: w.current!.path, since: new Date(w.currentSince!), bytes: w.current!.size, progress: w.progress }))
       .sort((a, b) => a.since.getTime() - b.since.getTime());
   }
 
@@ -120,6 +152,7 @@ export class DaemonStatus {
       files: await listRecentFiles(client, limit),
       lastError: await lastQueueError(client),
       lastDay: await summarizeLastDay(client),
+      hours: await listLastDayByHour(client),
     })).catch((err: unknown) => {
       this.log.debug({ err }, 'status page: database query failed');
       return undefined;

@@ -105,7 +105,7 @@ export class Metrics {
     const seen = (epochSeconds: number): number => (this.lastSuccess = Math.max(this.lastSuccess, epochSeconds));
     new client.Gauge({
       name: 'vinops_etl_last_success_timestamp_seconds', registers,
-      help: 'Unix time of the last file ingested or found duplicate, by this process or recorded in the database by any daemon; 0 when none yet.',
+      help: 'Unix time of the last file ingested (a duplicate stores nothing and does not count), by this process or recorded in the database by anyone; 0 when none yet.',
       async collect() {
         const at = (await source.checkDatabase()).lastSuccessAt;
         this.set(seen(at ? at.getTime() / 1000 : 0));
@@ -138,9 +138,8 @@ export class Metrics {
       this.files.inc({ outcome: r.outcome });
       this.parseErrors.inc(r.parseErrors);
       this.duration.observe(r.seconds);
-      if (r.outcome === 'rejected') return;
-      this.lastSuccess = Math.max(this.lastSuccess, now / 1000);
       if (r.outcome !== 'ingested') return;
+      this.lastSuccess = Math.max(this.lastSuccess, now / 1000);
       this.rows.inc(r.dataRows);
       this.bytes.inc(r.bytes);
       this.rowsPerSecond.set(r.rowsPerSecond);

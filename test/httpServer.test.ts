@@ -104,17 +104,20 @@ describe('renderStatusPage', () => {
       now: new Date('2025-10-23T12:00:00Z'),
       readiness: { ready: false, database: true, schema: true, watcher: false },
       database: { up: true, schemaCurrent: true, queue: { pending: 1, running: 0, failed: 0, ingested: 2, duplicate: 0, rejected: 0 }, lastSuccessAt: null, error: '<db>' },
-      inFlight: [{ worker: 'h<1>:2:1', path: evil, since: new Date('2025-10-23T11:59:00Z') }],
+      inFlight: [{ worker: 'worker 1 on h<1>/2', path: evil, since: new Date('2025-10-23T11:59:00Z'), bytes: 100, progress: { phase: '<p>', rows: 5, bytesRead: 50 } }],
       activity: {
-        files: [{ path: evil, state: 'failed', attempts: 3, rows: null, parse_errors: null, vin_unknown_pct: null, lot_unknown_pct: null, seconds: null, finished_at: null, last_error: '<err>' }],
+        files: [{ file_id: null, queue_id: '1', path: evil, state: 'failed', attempts: 3, rows: null, parse_errors: null, vin_unknown_pct: null, lot_unknown_pct: null,
+          seconds: null, rows_per_second: null, started_at: null, finished_at: null, reason: '<err>', worker: 'h<1>:2:1' }],
         lastError: { path: evil, state: 'failed', attempts: 3, last_error: 'ENOENT <x>', at: new Date('2025-10-23T11:58:00Z') },
         lastDay: { files: 0, rows: 0, parse_errors: 0, vin_unknown_pct: null, lot_unknown_pct: null },
+        hours: [],
       },
     };
     const html = renderStatusPage(data);
-    expect(html).not.toMatch(/<script|<db>|<err>|<x>|<1>/);
+    expect(html).not.toMatch(/<script|<db>|<err>|<x>|<1>|<p>:/);
     expect(html).toContain('/raw/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;');
     expect(html).toContain('ENOENT &lt;x&gt;');
-    expect(html).toContain('(h&lt;1&gt;:2:1, 60 s)');
+    expect(html).toContain('worker 1 on h&lt;1&gt;/2, for 1 min');
+    expect(html).toContain('&lt;p&gt;: 5 rows read, 50 % of 100 B');
   });
 });

@@ -127,7 +127,7 @@ describe('/metrics', () => {
     expect(queue.failed).toBe(1);
 
     const success = await db.pool.query<{ at: number }>(
-      `SELECT extract(epoch FROM max(finished_at))::float8 AS at FROM audit.etl_runs WHERE outcome IN ('ingested', 'duplicate')`);
+      `SELECT extract(epoch FROM max(finished_at))::float8 AS at FROM audit.etl_runs WHERE outcome = 'ingested'`);
     expect(v('vinops_etl_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(success.rows[0]!.at - 1);
     expect(v('vinops_etl_last_success_timestamp_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     expect(v('vinops_etl_db_up')).toBe(1);
