@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { DaemonStatus } from './daemonStatus.js';
-import { openDatabase, type Database } from './database.js';
+import { DatabaseConfigError, openDatabase, type Database } from './database.js';
 import { Discovery } from './discovery.js';
 import { HttpServer } from './httpServer.js';
 import { Metrics } from './metrics.js';
@@ -16,7 +16,7 @@ import { Worker } from './worker.js';
  * DATABASE_URL, migrated) -> workers -> discovery -> signals, and releases them in reverse order,
  * the HTTP server last. No business logic here.
  */
-export async function runDaemon(config: Config, log: Logger, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function runDaemon(config: Config, log: Logger, options: { signal?: AbortSignal; reconnect?: Partial<ReconnectDelays> } = {}): Promise<void> {
   const stopRequested = new AbortController();
   const removeSignals = handleSignals(log, { stop: () => stopRequested.abort(), rescan: () => { void discovery?.rescanNow(); } });
   options.signal?.addEventListener('abort', () => stopRequested.abort(), { once: true });
@@ -31,7 +31,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
   let db: Database | undefined;
   try {
     await http.start();
-    db = await openWithRetry(config, log, stopRequested.signal);
+    db = await openWithRetry(config, log, stopRequested.signal, status, { ...RECONNECT_DELAYS, ...options.reconnect });
     if (db === undefined) return; // stopped before the database came up
     // The raw directory is not created here: a typo in rawDir would be created and watched, silently.
     // Discovery reports a missing one (readiness, log, status page); `npm start` creates its own.
@@ -64,20 +64,52 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
   }
 }
 
-/** The database, retried with capped backoff while it is unreachable; undefined when stopped first. */
-async function openWithRetry(config: Config, log: Logger, stop: AbortSignal): Promise<Database | undefined> {
-  let delay = 1000;
-  while (!stop.aborted) {
+/** Delays between attempts to open the database at start, in ms, doubled per attempt up to the cap. */
+export interface ReconnectDelays {
+  /** The server is not there (down, restarting, unreachable): it usually comes back by itself. */
+  readonly outageBaseMs: number;
+  readonly outageMaxMs: number;
+  /** The server refused the login, a privilege or the database: only a person fixes that, so ask rarely. */
+  readonly refusedBaseMs: number;
+  readonly refusedMaxMs: number;
+}
+export const RECONNECT_DELAYS: ReconnectDelays = { outageBaseMs: 1000, outageMaxMs: 30_000, refusedBaseMs: 15_000, refusedMaxMs: 300_000 };
+
+/**
+ * The database, retried with capped backoff while it is unreachable or refuses; undefined when stopped
+ * first. An error is logged whole (with its stack) the first time, each repeat as one warn line, so a
+ * wrong password does not fill the journal; a refusal is logged as its own sentence, without a stack.
+ */
+async function openWithRetry(config: Config, log: Logger, stop: AbortSignal, status: DaemonStatus, delays: ReconnectDelays): Promise<Database | undefined> {
+  let delay = 0;
+  let lastKind: 'outage' | 'refused' | undefined;
+  let lastMessage: string | undefined;
+  for (let attempt = 1; !stop.aborted; attempt++) {
     try {
-      return await openDatabase(config, log);
+      const db = await openDatabase(config, log);
+      status.noteDatabaseError(undefined);
+      if (attempt > 1) log.info({ attempts: attempt }, 'database available');
+      return db;
     } catch (err) {
       if (err instanceof MigrationChecksumError) throw err; // a changed migration file needs a person
-      log.error({ err, retry_in_ms: delay }, 'database not available; retrying');
+      const refused = err instanceof DatabaseConfigError;
+      const kind = refused ? 'refused' : 'outage';
+      delay = kind !== lastKind ? (refused ? delays.refusedBaseMs : delays.outageBaseMs)
+        : Math.min(delay * 2, refused ? delays.refusedMaxMs : delays.outageMaxMs);
+      const message = err instanceof Error ? err.message : String(err);
+      status.noteDatabaseError(message);
+      if (message !== lastMessage) {
+        if (refused) log.error({ sqlstate: err.sqlState, retry_in_ms: delay }, message);
+        else log.error({ err, retry_in_ms: delay }, 'database not available; retrying');
+      } else {
+        log.warn({ error: message, attempt, retry_in_ms: delay }, refused ? 'database still refuses; retrying' : 'database still not available; retrying');
+      }
+      lastKind = kind;
+      lastMessage = message;
       await new Promise((resolve) => {
         const t = setTimeout(resolve, delay);
         stop.addEventListener('abort', () => { clearTimeout(t); resolve(undefined); }, { once: true });
       });
-      delay = Math.min(delay * 2, 30_000);
     }
   }
   return undefined;

@@ -97,6 +97,8 @@ export class DaemonStatus {
   private discovery: DiscoveryView | undefined;
   private checking: Promise<DatabaseCheck> | undefined;
   private reading: Promise<RecentActivity | undefined> | undefined;
+  /** Why the daemon could not open the database yet (set by its retry loop), for /readyz until the pool is attached. */
+  private openError: string | undefined;
 
   constructor(private readonly log: Logger, private readonly timeoutMs = DATABASE_CHECK_TIMEOUT_MS) {}
 
@@ -104,6 +106,11 @@ export class DaemonStatus {
     if (parts.pool !== undefined) this.pool = parts.pool;
     if (parts.workers !== undefined) this.workers = parts.workers;
     if (parts.discovery !== undefined) this.discovery = parts.discovery;
+  }
+
+  /** The daemon's last failure to open the database (undefined once it opened): readiness says it instead of "not connected yet". */
+  noteDatabaseError(message: string | undefined): void {
+    this.openError = message;
   }
 
   /** Before the pool is closed: from now on the database reads as down. Idempotent. */
@@ -116,7 +123,7 @@ export class DaemonStatus {
   /** Queue depth, schema and last success in one bounded look; never throws. */
   checkDatabase(): Promise<DatabaseCheck> {
     const pool = this.pool;
-    if (pool === undefined) return Promise.resolve(down('not connected yet'));
+    if (pool === undefined) return Promise.resolve(down(this.openError ?? 'not connected yet'));
     this.checking ??= this.look(pool).finally(() => { this.checking = undefined; });
     return bounded(this.checking, this.timeoutMs, () => down(`no answer within ${this.timeoutMs} ms`));
   }

@@ -38,18 +38,35 @@ export function isRetryablePgError(err: unknown): boolean {
   return code === undefined && /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message);
 }
 
-/** Class 22 (data exception): the input itself is wrong, e.g. invalid UTF-8 or bad CSV in COPY. */
-export function isBadInputPgError(err: unknown): boolean {
-  const code = sqlState(err);
-  return code !== undefined && code.startsWith('22');
+/**
+ * What the server refuses for as long as the configuration stays as it is: the login (28P01 wrong
+ * password, 28000 no such role or no pg_hba.conf entry), a privilege (42501) or the database named in
+ * the URL (3D000). Retrying soon only repeats the refusal; a person has to change something.
+ */
+export type RefusalKind = 'login' | 'privilege' | 'database';
+const REFUSED_CODES: ReadonlyMap<string, RefusalKind> = new Map([
+  ['28P01', 'login'], ['28000', 'login'], ['42501', 'privilege'], ['3D000', 'database'],
+]);
+
+/**
+ * The server's refusal behind err (its kind, SQLSTATE and the server's own words), looking through
+ * `cause`: migrate() wraps a failing migration's error. undefined for anything else.
+ */
+export function findRefusal(err: unknown): { kind: RefusalKind; code: string | undefined; message: string } | undefined {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = sqlState(e);
+    const message = e instanceof Error ? e.message : String(e);
+    const kind = code === undefined ? undefined : REFUSED_CODES.get(code);
+    if (kind !== undefined) return { kind, code, message };
+    // node-postgres itself refuses to answer a password request when the URL has no password (no SQLSTATE).
+    if (code === undefined && /client password must be a string/.test(message)) {
+      return { kind: 'login', code: undefined, message: 'the server asks for a password and the connection string has none' };
+    }
+  }
+  return undefined;
 }
 
-/** 23505: a unique constraint said no. */
-export function isUniqueViolation(err: unknown): boolean {
-  return sqlState(err) === '23505';
-}
-
-/** 57014: query_canceled, what PostgreSQL answers to a COPY the client aborted (CopyFail). */
-export function isQueryCanceled(err: unknown): boolean {
-  return sqlState(err) === '57014';
+/** True when the server refused the login, a privilege or the database: a configuration problem, not an outage. */
+export function isRefusedPgError(err: unknown): boolean {
+  return findRefusal(err) !== undefined;
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ingestFile, type IngestProgress, type IngestResult } from './ingestFile.js';
-import { isRetryablePgError } from './pgErrors.js';
+import { isRefusedPgError, isRetryablePgError } from './pgErrors.js';
 import { claimNextFile, completeFile, markFileFailed, releaseClaim, renewClaim, saveProgress, type QueuedFile } from './sql/fileQueue.js';
 
 export interface WorkerOptions {
@@ -17,6 +17,10 @@ export interface WorkerOptions {
   /** How often the file in flight logs and stores its progress (default: ingestFile's). */
   readonly progressIntervalMs?: number;
 }
+
+/** First and longest wait, in ms, between claims while the database is unreachable / refuses the login or a privilege. */
+const OUTAGE_BACKOFF_MS = [500, 30_000] as const;
+const REFUSED_BACKOFF_MS = [15_000, 300_000] as const;
 
 /** Reported once per finished attempt (metrics, logs). */
 export type FileOutcome =
@@ -89,9 +93,16 @@ export class Worker {
         this.dbError = undefined;
         backoff = 0;
       } catch (err) {
+        // A refused login or privilege (password changed, grant revoked) does not pass by itself like an
+        // outage: ask rarely. The error is logged whole once, its repeats as one line.
+        const refused = isRefusedPgError(err);
+        backoff = refused ? Math.min(Math.max(backoff * 2, REFUSED_BACKOFF_MS[0]), REFUSED_BACKOFF_MS[1])
+          : Math.min(Math.max(backoff * 2, OUTAGE_BACKOFF_MS[0]), OUTAGE_BACKOFF_MS[1]);
+        const message = refused ? 'cannot claim a file: the database refuses (check DATABASE_URL and the role\'s privileges)'
+          : 'cannot claim a file: database unreachable?';
+        if (this.dbError?.message !== (err as Error).message) this.log.warn({ err, retry_in_ms: backoff }, message);
+        else this.log.warn({ error: (err as Error).message, retry_in_ms: backoff }, message);
         this.dbError = err as Error;
-        backoff = Math.min(Math.max(backoff * 2, 500), 30_000);
-        this.log.warn({ err, retry_in_ms: backoff }, 'cannot claim a file: database unreachable?');
         await this.idle(backoff);
         continue;
       }

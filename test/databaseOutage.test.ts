@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import pg from 'pg';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { runDaemon } from '../src/daemon.js';
@@ -77,7 +79,7 @@ describe('daemon: the database goes away and comes back', () => {
     }
   });
 
-  it('waits for a database that is not there at start, then migrates and works', async () => {
+  it('waits for a database that is not there at start (its error logged whole once, then one line per retry), then migrates and works', async () => {
     const dir = join(tmpdir(), `vinops-late-pg-${process.pid}-${Date.now()}`);
     const port = await freePort();
     const raw = await mkdtemp(join(tmpdir(), 'vinops-late-raw-'));
@@ -88,9 +90,13 @@ describe('daemon: the database goes away and comes back', () => {
     const url = `postgresql://vinops:vinops@127.0.0.1:${port}/postgres`;
     const config = loadConfig({ env: { DATABASE_URL: url, VINOPS_RAW_DIR: raw, VINOPS_SETTLE_MS: '200', VINOPS_RESCAN_INTERVAL_MS: '1000',
       VINOPS_METRICS_ADDR: '127.0.0.1:0' } });
+    let logged = '';
+    const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } }));
     const stop = new AbortController();
-    const daemon = runDaemon(config, silentLog, { signal: stop.signal });
+    const daemon = runDaemon(config, log, { signal: stop.signal, reconnect: { outageBaseMs: 200, outageMaxMs: 400 } });
     await new Promise((r) => setTimeout(r, 1500)); // the daemon fails to connect and keeps retrying
+    expect(logged.match(/database still not available; retrying/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(logged.match(/"stack"/g)).toHaveLength(1);
     const cluster = await startEmbeddedPostgres({ dir, port, log: silentLog, postgresFlags: ['-c', 'fsync=off'] });
     try {
       expect(cluster.url).toBe(url);
