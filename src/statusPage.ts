@@ -76,7 +76,8 @@ table{border-collapse:collapse}th,td{border-bottom:1px solid #ddd;padding:.2em .
 th{font-weight:600;white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.ok{color:#17803d}.bad{color:#b42318}.muted{color:#777}
 .alert{color:#fff;background:#b42318;padding:.5em .8em;border-radius:4px;font-weight:600}.alert code{color:#fff}
-code{white-space:pre-wrap;word-break:break-all}.id{font:12px ui-monospace,monospace;color:#555;white-space:nowrap}
+code{white-space:pre-wrap;overflow-wrap:anywhere}.id{font:12px ui-monospace,monospace;color:#555}
+td.path{overflow-wrap:anywhere;min-width:24em}
 .flight li{margin-bottom:.3em}progress{vertical-align:middle;width:12em}
 .chart{display:block;margin:.4em 0}
 </style></head><body>
@@ -95,15 +96,17 @@ function inFlightItem(f: InFlightFile, now: Date): string {
 }
 
 function recentTable(files: readonly RecentFile[]): string {
-  const head = ['finished (UTC)', 'state', 'file_id', 'rows', 'rows/s', 'parse errors', 'VIN unknown', 'lot unknown', 'seconds', 'path'];
+  // The path takes the rest of the width, with the file_id (what `replay --file` asks for) and the
+  // reason under it: as columns of their own they pushed the path off a 1200-pixel window.
+  const head = ['finished (UTC)', 'state', 'rows', 'rows/s', 'parse errors', 'VIN unknown', 'lot unknown', 'seconds', 'path · file_id'];
   const rows = files.map((f) => `<tr><td class="num">${f.finished_at ? esc(iso(f.finished_at)) : ''}</td>` +
     `<td>${esc(f.state)}${f.attempts > 1 ? ` (${num(f.attempts)})` : ''}</td>` +
-    `<td class="id">${f.file_id === null ? '' : esc(f.file_id)}</td>` +
     `<td class="num">${num(f.rows)}</td><td class="num">${num(f.rows_per_second)}</td><td class="num">${num(f.parse_errors)}</td>` +
     `<td class="num">${f.vin_unknown_pct === null ? '' : pct(f.vin_unknown_pct)}</td>` +
     `<td class="num">${f.lot_unknown_pct === null ? '' : pct(f.lot_unknown_pct)}</td>` +
     `<td class="num">${num(f.seconds)}</td>` +
-    `<td>${esc(f.path)}${f.reason ? `<br><code>${esc(f.reason)}</code>` : ''}</td></tr>`);
+    `<td class="path">${esc(f.path)}${f.file_id === null ? '' : `<br><span class="id">file_id ${esc(f.file_id)}</span>`}` +
+    `${f.reason ? `<br><code>${esc(f.reason)}</code>` : ''}</td></tr>`);
   return `<table id="recent-files"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>\n${rows.join('\n')}</table>`;
 }
 
@@ -156,7 +159,7 @@ export function renderDayChart(hours: readonly HourFigures[]): string {
       `<text x="0" y="${r2(y0 + panelH / 2 + 4)}" fill="#222">${esc(s.title)}</text>`,
       `<line x1="${left}" y1="${base}" x2="${W - right}" y2="${base}" stroke="#bbb"/>`,
       `<line x1="${left}" y1="${y0}" x2="${W - right}" y2="${y0}" stroke="#eee"/>`,
-      `<text x="${W - right + 6}" y="${y0 + 10}" fill="#777">${esc(max > 0 ? s.format(max) : 'none')}</text>`,
+      max > 0 ? `<text x="${W - right + 6}" y="${y0 + 10}" fill="#777">${esc(s.format(max))}</text>` : '',
       `<text x="${W - right + 6}" y="${base}" fill="#777">0</text>`);
     if (s.kind === 'bars') {
       const bw = Math.max(1, step * 0.7);
