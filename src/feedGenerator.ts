@@ -6,12 +6,13 @@
  * per row (the real feed: ~623).
  *
  * Model of time: a "base population" of lots indexed 0, 1, 2, … . Generation n (the file taken
- * 15 * n minutes after generation 0) lists base lots n … n + rows - 1: the first n lots have left the
- * feed, n new lots have been appended at the end (so every Id shifts, and every file has `rows` rows),
- * and in each generation g ≥ 1 about `updateFraction` of the lots are updated (High Bid, Sale Status,
- * scheduling, Last Updated Time). Everything about lot i is a pure function of (seed, i, rows,
- * generation, updateFraction, baseTime), so any generation can be produced directly, without the
- * earlier ones. Compare generations only with the same rows/seed/updateFraction/baseTime.
+ * 15 * n minutes after generation 0) lists base lots n·t … n·t + rows - 1, t = `turnover` (default 1):
+ * the first n·t lots have left the feed, n·t new lots have been appended at the end (t per generation;
+ * every Id shifts, and every file has `rows` rows), and in each generation g ≥ 1 about
+ * `updateFraction` of the lots are updated (High Bid, Sale Status, scheduling, Last Updated Time).
+ * Everything about lot i is a pure function of (seed, i, rows, turnover, generation, updateFraction,
+ * baseTime), so any generation can be produced directly, without the earlier ones. Compare
+ * generations only with the same rows/seed/turnover/updateFraction/baseTime.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -63,10 +64,15 @@ export interface FeedOptions {
   rows?: number;
   /** PRNG seed (default 1) */
   seed?: number;
-  /** generation index: 0 = first file; n = the file 15*n minutes later. Successor n drops the first n lots of the base population (so every Id shifts) and updates ~1 % of lots per generation (new High Bid, Sale Status, Last Updated Time moved forward, etc.), deterministically. */
+  /** generation index: 0 = first file; n = the file 15*n minutes later. Successor n drops the first n·turnover lots of the base population, appends as many new ones (so every Id shifts) and updates ~1 % of lots per generation (new High Bid, Sale Status, Last Updated Time moved forward, etc.), deterministically. */
   generation?: number;
   /** fraction of lots updated per generation, default 0.01 */
   updateFraction?: number;
+  /**
+   * lots that leave the feed (sold) and join it per generation, default 1. The real feed keeps a lot
+   * for about three weeks (sale dates reach 21 days ahead), i.e. about rows / 2000 per 15 minutes.
+   */
+  turnover?: number;
   /** header to use, default HEADER_V4 (values generated for the columns present, by name) */
   header?: readonly string[];
   /** the timestamp of generation 0 (default 2025-10-17T12:00:00Z); Last Updated Time values are before it, updated ones move to (base + 15 min * generation) */
@@ -91,6 +97,7 @@ const LOT_MULT = 48_271_007; // coprime with 80e6 (= 2^10 * 5^7), so index → l
 interface Resolved {
   rows: number;
   generation: number;
+  turnover: number;
   updateFraction: number;
   logKeep: number; // log(1 - updateFraction), for geometric gaps between updates
   header: readonly string[];
@@ -103,6 +110,7 @@ interface Resolved {
 function resolveOptions(o: FeedOptions): Resolved {
   const rows = o.rows ?? DEFAULT_ROWS;
   const generation = o.generation ?? 0;
+  const turnover = o.turnover ?? 1;
   const fraction = o.updateFraction ?? 0.01;
   const seed = o.seed ?? 1;
   const base = o.baseTime === undefined ? DEFAULT_BASE_TIME : o.baseTime.getTime();
@@ -111,7 +119,8 @@ function resolveOptions(o: FeedOptions): Resolved {
   if (!Number.isSafeInteger(generation) || generation < 0) {
     throw new RangeError(`generation must be a non-negative integer, got ${generation}`);
   }
-  if (rows + generation > LOT_SPAN) throw new RangeError('rows + generation exceeds the 8-digit lot number space');
+  if (!Number.isSafeInteger(turnover) || turnover < 1) throw new RangeError(`turnover must be a positive integer, got ${turnover}`);
+  if (rows + generation * turnover > LOT_SPAN) throw new RangeError('rows + generation * turnover exceeds the 8-digit lot number space');
   if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`updateFraction must be in [0, 1], got ${fraction}`);
   if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
   if (!Number.isFinite(base)) throw new RangeError('baseTime is not a valid date');
@@ -121,6 +130,7 @@ function resolveOptions(o: FeedOptions): Resolved {
   return {
     rows,
     generation,
+    turnover,
     updateFraction: fraction,
     logKeep: Math.log1p(-fraction),
     header,
@@ -859,8 +869,8 @@ function fillLot(ctx: Ctx, index: number, id: number): number {
   const lotHash = mix32((cfg.seedHash ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   rng.s = lotHash | 0;
 
-  // Lots of the base population are "born" in generation 0; later ones join the feed one per generation.
-  const birth = index < cfg.rows ? 0 : index - cfg.rows + 1;
+  // Lots of the base population are "born" in generation 0; later ones join the feed `turnover` per generation.
+  const birth = index < cfg.rows ? 0 : Math.floor((index - cfg.rows) / cfg.turnover) + 1;
   const refSec = cfg.baseSec + birth * GENERATION_SECONDS;
   const refDay = Math.floor(refSec / 86400);
 
@@ -1163,7 +1173,7 @@ function* rowsOf(cfg: Resolved): Generator<Buffer> {
   let buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES + CHUNK_SLACK, headerLine.length * 3));
   let off = buf.write(headerLine, 0, 'utf8');
   for (let r = 0; r < cfg.rows; r++) {
-    const bareCol = fillLot(ctx, cfg.generation + r, r + 1);
+    const bareCol = fillLot(ctx, cfg.generation * cfg.turnover + r, r + 1);
     if (!identity || escape) {
       for (let k = 0; k < ncols; k++) {
         const s = slots[k]!;

@@ -194,6 +194,20 @@ describe('generateFeed: successive generations', () => {
     expect(share).toBeGreaterThan(0.003);
     expect(share).toBeLessThan(0.025);
   });
+
+  it('with a turnover of t, drops the first n·t lots and appends n·t new ones; turnover 1 is the default', () => {
+    expect(sha256(feed({ rows: ROWS, generation: 1, turnover: 1 }))).toBe(sha256(feed({ rows: ROWS, generation: 1 })));
+    const third = byLot(parse(feed({ rows: ROWS, generation: 3, turnover: 5 })) as string[][]);
+    const second = byLot(parse(feed({ rows: ROWS, generation: 2, turnover: 5 })) as string[][]);
+    expect([...before.keys()].filter((lot) => !third.has(lot))).toEqual(rows.slice(0, 15).map((r) => r[LOT]));
+    expect([...third.keys()].filter((lot) => !before.has(lot))).toHaveLength(15);
+    // Successive generations agree: what generation 2 has, generation 3 keeps (updated or not), but its first five lots.
+    expect([...second.keys()].filter((lot) => !third.has(lot))).toHaveLength(5);
+    for (const [lot, r] of third) {
+      const was = second.get(lot);
+      if (was !== undefined) expect(r[UPDATED]! >= was[UPDATED]!).toBe(true);
+    }
+  });
 });
 
 describe('generateFeed: bareQuotes and encoding', () => {
@@ -249,6 +263,7 @@ describe('writeFeedFile', () => {
   it('rejects invalid options', async () => {
     expect(() => generateFeed({ rows: -1 })).toThrow(RangeError);
     expect(() => generateFeed({ generation: 1.5 })).toThrow(RangeError);
+    expect(() => generateFeed({ turnover: 0 })).toThrow(RangeError);
     expect(() => generateFeed({ baseTime: new Date(Number.NaN) })).toThrow(RangeError);
     await expect(writeFeedFile(join(tmpdir(), 'never.csv'), { updateFraction: 2 })).rejects.toThrow(RangeError);
   });
