@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { runDaemon } from '../src/daemon.js';
 import { DatabaseConfigError, openDatabase } from '../src/database.js';
@@ -56,6 +56,8 @@ beforeAll(async () => {
     await c.query(`CREATE DATABASE ${OWNED_DB} OWNER ${ROLE}`);
   });
 });
+// Every test starts from the right password, whatever an earlier one left behind.
+beforeEach(async () => { await admin((c) => c.query(`ALTER ROLE ${ROLE} PASSWORD '${PASSWORD}'`)); });
 afterAll(async () => {
   await admin(async (c) => {
     await c.query(`DROP DATABASE IF EXISTS ${OWNED_DB} WITH (FORCE)`);
@@ -73,7 +75,7 @@ describe('a database that refuses the login, a privilege or the database', () =>
     const daemon = runDaemon(config, log, { signal: stop.signal, reconnect: { refusedBaseMs: 100, refusedMaxMs: 400 } });
     try {
       const retries = (): number[] => lines().filter((l) => typeof l.retry_in_ms === 'number').map((l) => l.retry_in_ms as number);
-      await waitFor('six refused attempts', async () => retries().length >= 6);
+      await waitFor('six refused attempts', async () => retries().length >= 6, 30_000);
 
       const ready = await get(`http://127.0.0.1:${metricsPort}/readyz`);
       expect(ready.status).toBe(503);
@@ -98,12 +100,11 @@ describe('a database that refuses the login, a privilege or the database', () =>
 
       // Fixed on the server side: the daemon gets in by itself, migrates and is ready.
       await admin((c) => c.query(`ALTER ROLE ${ROLE} PASSWORD '${WRONG}'`));
-      await waitFor('ready once the password matches', async () => (await get(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200, 60_000);
+      await waitFor('ready once the password matches', async () => (await get(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200, 45_000);
       expect(lines().some((l) => l.msg === 'database available')).toBe(true);
     } finally {
       stop.abort();
       await daemon;
-      await admin((c) => c.query(`ALTER ROLE ${ROLE} PASSWORD '${PASSWORD}'`));
     }
   });
 
