@@ -4,42 +4,82 @@ import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'expected host:port with a port from 0 to 65535');
+
+/**
+ * A whole number from min to max: a JSON number, or a string of digits (the environment, or a
+ * quoted number in the file). Not z.coerce: it took `true` as 1, `""` and `null` as 0 and `"0x10"` as 16.
+ */
+function wholeNumber(min: number, max: number) {
+  const range = `expected a whole number from ${min} to ${max}`;
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number({ error: 'expected a whole number' }).int(range).min(min, range).max(max, range),
+  );
+}
+
+const TRUE_WORDS = /^(1|true|yes|on)$/i;
+const FALSE_WORDS = /^(0|false|no|off)$/i;
+
+/**
+ * true or false: a JSON boolean, or one of the words below (environment or file). Anything else is
+ * an error; z.coerce.boolean took every non-empty string, "false" and "maybe" included, as true.
+ */
+const flag = z.preprocess(
+  (v) => (typeof v === 'string' ? (TRUE_WORDS.test(v.trim()) ? true : FALSE_WORDS.test(v.trim()) ? false : v) : v),
+  z.boolean({ error: 'expected true or false (or 1/0, yes/no, on/off)' }),
+);
+
+/**
+ * Whether node-postgres reads the connection string as written. It parses with the URL class,
+ * retrying with a dummy host for `user@/db`, after percent-encoding spaces; a string it cannot parse
+ * fails at the first connection with a bare "Invalid URL" that names nothing (an unencoded reserved
+ * character in the password, a port above 65535). A `#` starts a fragment, which PostgreSQL URLs do
+ * not have: it is an unencoded `#` in the password, and the rest would be silently dropped.
+ */
+function parsesAsPgUrl(value: string): boolean {
+  const s = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value) ? encodeURI(value).replace(/%25(\d\d)/g, '%$1') : value;
+  const url = URL.parse(s) ?? URL.parse(s.replace('@/', '@___DUMMY___/'));
+  return url !== null && url.hash === '' && !s.includes('#');
+}
 
 /** The configuration schema: every key, its type and its default. */
 const ConfigSchema = z.object({
   /** PostgreSQL connection string. Absent: an embedded PostgreSQL under `<dataDir>/pg`. */
-  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(),
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
+    .refine(parsesAsPgUrl, 'not a valid URL (percent-encode reserved characters in the user name and password: %23 for #, %2F for /, %3F for ?, %40 for @; the port must be 1 to 65535)')
+    .optional(),
   /** Root of the raw tree, watched for `YYYY/MM/DD/HHmm.csv`. Default `/var/data/vinops/raw/copart`. */
   rawDir: z.string().min(1).default('/var/data/vinops/raw/copart'),
   /** Local state: the embedded PostgreSQL cluster lives in `<dataDir>/pg`. Default `./var`. */
   dataDir: z.string().min(1).default('./var'),
   /** Port of the embedded PostgreSQL. Default 54329. */
-  embeddedPort: z.coerce.number().int().min(1024).max(65535).default(54329),
+  embeddedPort: wholeNumber(1024, 65535).default(54329),
   /** host:port of the HTTP server for /metrics, /healthz, /readyz and the status page. Default 127.0.0.1:9464. */
   metricsAddr: hostPort.default('127.0.0.1:9464'),
   /** Files ingested at the same time. Default 1. */
-  workers: z.coerce.number().int().min(1).max(16).default(1),
+  workers: wholeNumber(1, 16).default(1),
   /** A file is taken when its size and mtime have not changed for this long (ms). Default 3000. */
-  settleMs: z.coerce.number().int().min(0).max(600_000).default(3000),
+  settleMs: wholeNumber(0, 600_000).default(3000),
   /** Full re-scan of the raw tree, reconciling it with the database (ms). Default 60000. */
-  rescanIntervalMs: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+  rescanIntervalMs: wholeNumber(1000, 86_400_000).default(60_000),
   /** A claim not renewed for this long belongs to a dead worker and is taken over (ms). Default 120000. */
-  claimTimeoutMs: z.coerce.number().int().min(5000).max(86_400_000).default(120_000),
+  claimTimeoutMs: wholeNumber(5000, 86_400_000).default(120_000),
   /** Attempts per file before it stays `failed`. Default 5. */
-  maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+  maxAttempts: wholeNumber(1, 100).default(5),
   /** First retry delay; doubles per attempt up to retryMaxMs. Default 5000. */
-  retryBaseMs: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+  retryBaseMs: wholeNumber(10, 3_600_000).default(5000),
   /** Cap of the retry delay (ms). Default 300000. */
-  retryMaxMs: z.coerce.number().int().min(10).max(86_400_000).default(300_000),
+  retryMaxMs: wholeNumber(10, 86_400_000).default(300_000),
   /** On SIGTERM/SIGINT, how long the file in flight may take to finish before it is rolled back (ms). Default 60000. */
-  drainTimeoutMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  drainTimeoutMs: wholeNumber(0, 3_600_000).default(60_000),
   /** Largest CSV record accepted by the tolerant parser (bytes); a longer one is a parse error. Default 16 MiB. */
-  maxRecordBytes: z.coerce.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024),
+  maxRecordBytes: wholeNumber(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
   /** pino level. Default info. */
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Human-readable logs instead of JSON lines. Default false. */
-  logPretty: z.coerce.boolean().default(false),
+  logPretty: flag.default(false),
 }).strict();
 
 /** The parsed, fully defaulted, frozen configuration. */
@@ -100,7 +140,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   for (const [envName, key] of Object.entries(ENV_KEYS)) {
     const value = env[envName];
     if (value === undefined || value === '') continue;
-    input[key] = key === 'logPretty' ? /^(1|true|yes|on)$/i.test(value) : value;
+    input[key] = value; // the schema parses numbers and booleans from strings, and refuses what it cannot
     origin[key] = envName;
   }
   const result = ConfigSchema.safeParse(input);
@@ -124,7 +164,10 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   });
 }
 
-/** A connection string with its password replaced, for logs and error messages. */
+/**
+ * A connection string with its password replaced, for logs and error messages: all up to the last
+ * `@`, since a password with an unencoded `@` is exactly what an error message shows.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+  return url.replace(/(\/\/[^:/@]+:).*@/, '$1***@');
 }
