@@ -23,7 +23,9 @@ export function createPool(connectionString: string, log: Logger, max = 4): pg.P
     idleTimeoutMillis: 30_000,
     keepAlive: true,
   });
-  pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection lost'));
+  // The logger's err serializer keeps only the error's own facts (pg-pool puts the client, with its
+  // cancel secretKey, on err.client). While the pool is closing, a lost connection is expected.
+  pool.on('error', (err) => (pool.ending ? log.debug : log.warn).call(log, { err }, 'idle PostgreSQL connection lost'));
   return pool;
 }
 
