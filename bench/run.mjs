@@ -97,8 +97,8 @@ try {
   const rp = replay.result;
   if (rp.outcome !== 'replayed') throw new Error(`replay: ${rp.reason}`);
   console.log('');
-  console.log(`replay --file of the successor from raw: ${replay.seconds.toFixed(2)} s (${Math.round(rp.dataRows / replay.seconds)} rows/s), ` +
-    `${rp.payloads} payloads typed again (${rp.typedUpdated} changed), lots ${rp.upserts.lots.updated} updated / ` +
+  console.log(`replay --file of the successor from raw: ${replay.seconds.toFixed(2)} s (${Math.round(rp.data_rows / replay.seconds)} rows/s), ` +
+    `${rp.payloads} payloads typed again (${rp.typed_updated} changed), lots ${rp.upserts.lots.updated} updated / ` +
     `${rp.upserts.lots.unchanged} unchanged / ${rp.upserts.lots.stale} stale, peak RSS ${(replay.peakRssKb / 1024).toFixed(0)} MB`);
 } finally {
   await db.end();
@@ -133,7 +133,10 @@ function run(args) {
 async function ingest(path) {
   const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path]);
   if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
-  return { seconds, rows: result.dataRows, newPayloads: result.newPayloads, peakRssKb, lots: result.upserts?.lots, fileId: result.fileId, phases: result.phases };
+  // --json is snake_case; the bench keeps its own camelCase names.
+  const p = result.phases;
+  return { seconds, rows: result.data_rows, newPayloads: result.new_payloads, peakRssKb, lots: result.upserts?.lots, fileId: result.file_id,
+    phases: p && { readMs: p.read_ms, promoteMs: p.promote_ms, upsertMs: p.upsert_ms } };
 }
 
 /** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */

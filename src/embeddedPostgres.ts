@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { arch, platform, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { onForcedExit } from './forcedExit.js';
 
 /** A running embedded PostgreSQL cluster. */
 export interface EmbeddedCluster {
@@ -220,6 +221,8 @@ async function startServer(bins: Binaries, dir: string, port: number, account: A
     '-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...flags,
   ], { ...account, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // In its own process group the server would outlive a process that exits without unwinding.
+  child.once('exit', onForcedExit(() => stopServer({ child, exited })));
   let output = '';
   let started = false;
   child.on('error', () => undefined); // reported through fail() while starting; kill() errors later are moot

@@ -178,9 +178,10 @@ describe('replay from raw', () => {
     const { stdout } = await run(process.execPath, [CLI, 'replay', '--all', '--json'], {
       env: { ...process.env, DATABASE_URL: db.url, VINOPS_LOG_LEVEL: 'silent' },
     });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as ReplayResult & { outcome: string });
+    // --json keys are snake_case, as in the database and `status --json`.
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; typed_inserted: number; upserts: ReplayResult['upserts'] });
     expect(lines.map((l) => l.outcome)).toEqual(Array(13).fill('replayed'));
-    const typedRows = lines.reduce((n, l) => n + l.typedInserted, 0);
+    const typedRows = lines.reduce((n, l) => n + l.typed_inserted, 0);
     expect(typedRows).toBe(snapshot.typed.length); // each payload typed once, though files repeat them
     expect(lines.reduce((n, l) => n + l.upserts.lots.inserted, 0)).toBe(snapshot.lots.length);
     // The same lots, vehicles, typed rows and VIN conflicts; the stale-row records untouched.
