@@ -253,7 +253,7 @@ describe('daemon: processes', () => {
     let err = '';
     c.stderr.on('data', (d) => { err += d; });
     const code = await new Promise((r) => c.on('exit', r));
-    expect(code).toBe(1);
+    expect(code).toBe(2); // a configuration error, as a usage error (README, exit status)
     expect(err).toMatch(/VINOPS_WORKERS/);
     expect(err).toMatch(/"many"/);
   });
