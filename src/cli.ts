@@ -144,11 +144,12 @@ ${CONNECTION_HELP}
   sample: {
     options: ['rows'],
     positionals: false,
-    summary: 'write a generated feed file into today\'s folder of the raw tree (--rows N)',
+    summary: 'write the next snapshot of a generated feed into the raw tree (--rows N)',
     help: `Usage: vinops-etl sample [--rows N] [--config FILE]
 
-Writes a generated feed file into the current 15-minute slot of the raw tree (rawDir), for a first
-look at the daemon. For development, not for a production host.
+Writes the next snapshot of a generated feed into the raw tree (rawDir): the current 15-minute slot,
+or the next free one (the series is kept in <dataDir>/sample-state.json; another --rows starts a new
+feed). For a first look at the daemon; for development, not for a production host.
 
 Options:
   --rows N        data rows (default 154000)${COMMON_HELP}
