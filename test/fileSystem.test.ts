@@ -59,16 +59,18 @@ describe('a file the daemon may not read', () => {
     await writeFeedFile(locked, { rows: 40, seed: 42 });
     await chmod(locked, 0o000);
     for (const d of [raw, join(raw, '2025'), join(raw, '2025/11'), join(raw, '2025/11/04')]) await chmod(d, 0o755);
-    // chmod 000 does not stop root: run the daemon as an unprivileged user then, so the file really
-    // cannot be read (as any other user the test's own uid is enough).
+    // chmod 000 does not stop root: run the daemon as root without the capabilities that bypass file
+    // modes, so the file really cannot be read while a checkout in /root (0700, root's) still can.
     const asRoot = await access(locked, constants.R_OK).then(() => true, () => false);
     const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'run'], {
+    const [command, ...args] = asRoot
+      ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', process.execPath, CLI, 'run']
+      : [process.execPath, CLI, 'run'];
+    const child = spawn(command!, args, {
       cwd: '/',
       env: { ...process.env, DATABASE_URL: db.url, VINOPS_RAW_DIR: raw, VINOPS_SETTLE_MS: '0', VINOPS_RESCAN_INTERVAL_MS: '1000',
         VINOPS_METRICS_ADDR: `127.0.0.1:${port}`, VINOPS_RETRY_BASE_MS: '100', VINOPS_RETRY_MAX_MS: '200', VINOPS_MAX_ATTEMPTS: '100' },
       stdio: ['ignore', 'ignore', 'ignore'],
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
     });
     children.push(child);
 
