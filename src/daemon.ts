@@ -6,6 +6,7 @@ import { Discovery } from './discovery.js';
 import { HttpServer } from './httpServer.js';
 import { Metrics } from './metrics.js';
 import { MigrationChecksumError } from './migrate.js';
+import { REFUSED_RETRY_MS } from './pgErrors.js';
 import { handleSignals } from './signals.js';
 import { loadStatusPage, renderStatusPage } from './statusPage.js';
 import { Worker } from './worker.js';
@@ -73,7 +74,7 @@ export interface ReconnectDelays {
   readonly refusedBaseMs: number;
   readonly refusedMaxMs: number;
 }
-export const RECONNECT_DELAYS: ReconnectDelays = { outageBaseMs: 1000, outageMaxMs: 30_000, refusedBaseMs: 15_000, refusedMaxMs: 300_000 };
+export const RECONNECT_DELAYS: ReconnectDelays = { outageBaseMs: 1000, outageMaxMs: 30_000, refusedBaseMs: REFUSED_RETRY_MS.base, refusedMaxMs: REFUSED_RETRY_MS.max };
 
 /**
  * The database, retried with capped backoff while it is unreachable or refuses; undefined when stopped

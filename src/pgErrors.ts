@@ -66,6 +66,9 @@ export function findRefusal(err: unknown): { kind: RefusalKind; code: string | u
   return undefined;
 }
 
+/** First and longest wait (ms) before asking again a server that refused: only a person fixes that, so ask rarely. */
+export const REFUSED_RETRY_MS = { base: 15_000, max: 300_000 } as const;
+
 /** True when the server refused the login, a privilege or the database: a configuration problem, not an outage. */
 export function isRefusedPgError(err: unknown): boolean {
   return findRefusal(err) !== undefined;

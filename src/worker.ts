@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ingestFile, type IngestProgress, type IngestResult } from './ingestFile.js';
-import { isRefusedPgError, isRetryablePgError } from './pgErrors.js';
+import { isRefusedPgError, isRetryablePgError, REFUSED_RETRY_MS } from './pgErrors.js';
 import { claimNextFile, completeFile, markFileFailed, releaseClaim, renewClaim, saveProgress, type QueuedFile } from './sql/fileQueue.js';
 
 export interface WorkerOptions {
@@ -18,9 +18,8 @@ export interface WorkerOptions {
   readonly progressIntervalMs?: number;
 }
 
-/** First and longest wait, in ms, between claims while the database is unreachable / refuses the login or a privilege. */
+/** First and longest wait, in ms, between claims while the database is unreachable. */
 const OUTAGE_BACKOFF_MS = [500, 30_000] as const;
-const REFUSED_BACKOFF_MS = [15_000, 300_000] as const;
 
 /** Reported once per finished attempt (metrics, logs). */
 export type FileOutcome =
@@ -96,7 +95,7 @@ export class Worker {
         // A refused login or privilege (password changed, grant revoked) does not pass by itself like an
         // outage: ask rarely. The error is logged whole once, its repeats as one line.
         const refused = isRefusedPgError(err);
-        backoff = refused ? Math.min(Math.max(backoff * 2, REFUSED_BACKOFF_MS[0]), REFUSED_BACKOFF_MS[1])
+        backoff = refused ? Math.min(Math.max(backoff * 2, REFUSED_RETRY_MS.base), REFUSED_RETRY_MS.max)
           : Math.min(Math.max(backoff * 2, OUTAGE_BACKOFF_MS[0]), OUTAGE_BACKOFF_MS[1]);
         const message = refused ? 'cannot claim a file: the database refuses (check DATABASE_URL and the role\'s privileges)'
           : 'cannot claim a file: database unreachable?';
