@@ -22,8 +22,8 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
-import { writeFeedFile } from '../dist/feedGenerator.js';
-import { startEmbeddedPostgres } from '../dist/embeddedPostgres.js';
+import { writeFeedFile } from '../dist/sample/feedGenerator.js';
+import { startEmbeddedPostgres } from '../dist/db/embedded.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 154_000);
 const root = new URL('..', import.meta.url).pathname;
@@ -124,7 +124,7 @@ async function warmWal() {
 
 /** `vinops-etl <args>` against the bench database, synchronously (set-up steps). */
 function run(args) {
-  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['dist/cli/main.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`vinops-etl ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
@@ -142,7 +142,7 @@ async function ingest(path) {
 /** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */
 async function timedCli(args) {
   const t = performance.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli.js', ...args], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli/main.js', ...args], {
     cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { DaemonStatus } from './daemonStatus.js';
-import { DatabaseConfigError, openDatabase, type Database } from './database.js';
-import { Discovery } from './discovery.js';
-import { HttpServer } from './httpServer.js';
-import { Metrics } from './metrics.js';
-import { MigrationChecksumError } from './migrate.js';
-import { REFUSED_RETRY_MS } from './pgErrors.js';
+import { DaemonStatus } from './observe/health.js';
+import { DatabaseConfigError, openDatabase, type Database } from './db/open.js';
+import { Discovery } from './discovery/watcher.js';
+import { HttpServer } from './observe/httpServer.js';
+import { Metrics } from './observe/metrics.js';
+import { MigrationChecksumError } from './db/migrate.js';
+import { REFUSED_RETRY_MS } from './db/errors.js';
 import { handleSignals } from './signals.js';
-import { loadStatusPage, renderStatusPage } from './statusPage.js';
-import { Worker } from './worker.js';
+import { loadStatusPage, renderStatusPage } from './observe/statusPage.js';
+import { Worker } from './queue/worker.js';
 
 /**
  * `vinops-etl run`: the composition root. Wires config -> metrics and HTTP server (up first, so

@@ -146,11 +146,11 @@ done
   npm run build
   npm prune --omit=dev --no-audit --no-fund
 )
-[ -f "$STAGE/dist/cli.js" ] || die "the build produced no dist/cli.js"
-chmod 755 "$STAGE/dist/cli.js"
+[ -f "$STAGE/dist/cli/main.js" ] || die "the build produced no dist/cli/main.js"
+chmod 755 "$STAGE/dist/cli/main.js"
 chown -R root:root "$STAGE"
 chmod -R u=rwX,go=rX "$STAGE"          # readable by the service user, writable only by root
-"$NODE" "$STAGE/dist/cli.js" help >/dev/null || die "the built CLI does not run: $NODE $STAGE/dist/cli.js help"
+"$NODE" "$STAGE/dist/cli/main.js" help >/dev/null || die "the built CLI does not run: $NODE $STAGE/dist/cli/main.js help"
 
 if [ -e "$PREFIX" ]; then
   OLD="$PREFIX.old.$$"
@@ -206,7 +206,7 @@ if [ "$NODE" != "$UNIT_NODE" ]; then
 # Written by vinops-etl systemd/install.sh: Node.js >= 20.19 is at $NODE ($UNIT_NODE is missing or older).
 [Service]
 ExecStart=
-ExecStart=$NODE --max-semi-space-size=4 $PREFIX/dist/cli.js run --config $CONF_DIR/config.json
+ExecStart=$NODE --max-semi-space-size=4 $PREFIX/dist/cli/main.js run --config $CONF_DIR/config.json
 EOF
   chmod 644 "$NODE_DROPIN"
   log "$UNIT_NODE is missing or older than ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR}: wrote $NODE_DROPIN (ExecStart with $NODE)"
@@ -243,7 +243,7 @@ exec systemd-run --quiet --collect --wait --pipe \\
   --working-directory=$STATE_DIR \\
   --property=EnvironmentFile=$CONF_DIR/env \\
   --property=UMask=0027 \\
-  $NODE --max-semi-space-size=4 $PREFIX/dist/cli.js --config $CONF_DIR/config.json "\${args[@]}"
+  $NODE --max-semi-space-size=4 $PREFIX/dist/cli/main.js --config $CONF_DIR/config.json "\${args[@]}"
 EOF
 chmod 755 "$WRAPPER"
 log "installed $WRAPPER"

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/embeddedPostgres.js';
-import { migrate } from '../src/migrate.js';
+import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
 import { freePort } from './helpers/wait.js';
 
 declare module 'vitest' {

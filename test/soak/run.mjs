@@ -28,8 +28,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import pino from 'pino';
-import { startEmbeddedPostgres } from '../../dist/embeddedPostgres.js';
-import { generateFeed, seededRandom } from '../../dist/feedGenerator.js';
+import { startEmbeddedPostgres } from '../../dist/db/embedded.js';
+import { generateFeed, seededRandom } from '../../dist/sample/feedGenerator.js';
 import { daemons, startDaemon } from './daemonProcess.mjs';
 import { consistency, exactlyOnce } from './invariants.mjs';
 

@@ -1,0 +1,163 @@
+import client from 'prom-client';
+import type { DatabaseCheck } from './health.js';
+import type { FileOutcome } from '../queue/worker.js';
+
+/** What the scrape-time gauges read: the daemon's own state and one bounded look at the database. */
+export interface MetricsSource {
+  checkDatabase(): Promise<DatabaseCheck>;
+  /** Seconds the oldest attempt in flight has been running; 0 when idle. */
+  longestRunningSeconds(): number;
+}
+
+/** Whole-file ingest time: 0.1 s … 10 min (a 96 MB file takes 5–20 s). */
+export const FILE_DURATION_BUCKETS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+/** File modified → committed: seconds (settle time) to a day (a backlog after an outage). */
+export const LAG_BUCKETS: readonly number[] = [5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
+
+export const FILE_OUTCOMES = ['ingested', 'duplicate', 'failed', 'rejected'] as const;
+export const QUEUE_STATES = ['pending', 'running', 'failed'] as const;
+export const UNKNOWN_FIELDS = ['vin', 'lot'] as const;
+export const UPSERT_TABLES = ['lots', 'vehicles'] as const;
+/** prom-client defaults that are gauges with a counter's `_total` suffix. */
+export const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+export const UPSERT_ACTIONS = ['inserted', 'updated', 'unchanged', 'stale'] as const;
+
+/**
+ * The Prometheus metrics of one daemon, in their own Registry (the default process and Node.js
+ * metrics included, under their standard names). Events (a file outcome) are counted by
+ * recordOutcome(); state (queue depth, database up, the file in flight) is read in collect() at
+ * scrape time. Labels take only the fixed values above; never a path.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly files: client.Counter<'outcome'>;
+  private readonly rows: client.Counter;
+  private readonly bytes: client.Counter;
+  private readonly parseErrors: client.Counter;
+  private readonly duration: client.Histogram;
+  private readonly rowsPerSecond: client.Gauge;
+  private readonly unknownRatio: client.Gauge<'field'>;
+  private readonly lag: client.Histogram;
+  private readonly upserts: client.Counter<'table' | 'action'>;
+  private readonly vinConflicts: client.Counter;
+  private readonly unknownSaleStatus: client.Counter;
+  /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
+  private lastSuccess = 0;
+
+  constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.files = new client.Counter({
+      name: 'vinops_etl_files_total', registers, labelNames: ['outcome'],
+      help: 'File attempts by outcome: ingested, duplicate (same bytes already stored), rejected (not a loadable feed file), failed (an error; retried until maxAttempts).',
+    });
+    for (const outcome of FILE_OUTCOMES) this.files.inc({ outcome }, 0);
+    this.rows = new client.Counter({ name: 'vinops_etl_rows_total', registers, help: 'Data rows stored (ingested files).' });
+    this.bytes = new client.Counter({ name: 'vinops_etl_bytes_total', registers, help: 'Bytes of the files ingested.' });
+    this.parseErrors = new client.Counter({
+      name: 'vinops_etl_parse_errors_total', registers, help: 'Records that could not be parsed, stored in audit.parse_errors.',
+    });
+    this.duration = new client.Histogram({
+      name: 'vinops_etl_file_duration_seconds', registers, buckets: [...FILE_DURATION_BUCKETS],
+      help: 'Time to ingest one file, from open to commit (ingested, duplicate and rejected files).',
+    });
+    this.rowsPerSecond = new client.Gauge({ name: 'vinops_etl_rows_per_second', registers, help: 'Rows per second of the last ingested file.' });
+    this.unknownRatio = new client.Gauge({
+      name: 'vinops_etl_unknown_ratio', registers, labelNames: ['field'],
+      help: 'Share (0..1) of the rows of the last ingested file without a VIN (field="vin") or lot number (field="lot").',
+    });
+    this.lag = new client.Histogram({
+      name: 'vinops_etl_lag_seconds', registers, buckets: [...LAG_BUCKETS],
+      help: 'From the file\'s modification time to the commit of its rows (ingested files).',
+    });
+
+    this.upserts = new client.Counter({
+      name: 'vinops_etl_upserts_total', registers, labelNames: ['table', 'action'],
+      help: 'Core upsert of ingested files, per lot or vehicle whose content was new in the file: inserted, updated, unchanged (an empty value never erases), stale (older by Last Updated Time than what is stored, or than another row of the lot in the same file; in audit.upsert_conflicts).',
+    });
+    for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, 0);
+    this.vinConflicts = new client.Counter({
+      name: 'vinops_etl_vin_conflicts_total', registers,
+      help: 'VIN conflicts recorded in audit.vin_conflicts: a lot whose VIN changed, a VIN seen in another raw form.',
+    });
+
+    this.unknownSaleStatus = new client.Counter({
+      name: 'vinops_etl_unknown_sale_status_total', registers,
+      help: 'Lots applied to public.lots whose Sale Status is not Pure Sale, On Minimum Bid or On Approval (kept as in the file; audit.v_sale_status).',
+    });
+
+    // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
+    new client.Gauge({
+      name: 'vinops_etl_queue_files', registers, labelNames: ['state'],
+      help: 'Files in the queue by state (all daemons on this database); absent while the database does not answer.',
+      async collect() {
+        const check = await source.checkDatabase();
+        this.reset();
+        if (check.queue === undefined) return;
+        for (const state of QUEUE_STATES) this.set({ state }, check.queue[state]);
+      },
+    });
+    new client.Gauge({
+      name: 'vinops_etl_db_up', registers, help: '1 when the database answered the scrape\'s check in time, else 0.',
+      async collect() {
+        this.set((await source.checkDatabase()).up ? 1 : 0);
+      },
+    });
+    const seen = (epochSeconds: number): number => (this.lastSuccess = Math.max(this.lastSuccess, epochSeconds));
+    new client.Gauge({
+      name: 'vinops_etl_last_success_timestamp_seconds', registers,
+      help: 'Unix time of the last file ingested (a duplicate stores nothing and does not count), by this process or recorded in the database by anyone; 0 when none yet.',
+      async collect() {
+        const at = (await source.checkDatabase()).lastSuccessAt;
+        this.set(seen(at ? at.getTime() / 1000 : 0));
+      },
+    });
+    new client.Gauge({
+      name: 'vinops_etl_file_running_seconds', registers,
+      help: 'How long the oldest file attempt in flight in this process has been running; 0 when idle.',
+      collect() {
+        this.set(source.longestRunningSeconds());
+      },
+    });
+
+    if (options.defaultMetrics !== false) {
+      client.collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters fail `promtool check metrics`; sum() of their per-type siblings
+      // (nodejs_active_handles{type}, …) gives the same totals.
+      for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Counts one finished attempt (Worker.onOutcome). Never throws: metrics must not fail a file. */
+  recordOutcome(o: FileOutcome, now = Date.now()): void {
+    try {
+      if (o.kind === 'failed') {
+        if (!o.aborted) this.files.inc({ outcome: 'failed' }); // a drain roll-back is no failure; the attempt is not counted
+        return;
+      }
+      const r = o.result;
+      this.files.inc({ outcome: r.outcome });
+      this.parseErrors.inc(r.parseErrors);
+      this.duration.observe(r.seconds);
+      if (r.outcome !== 'ingested') return;
+      this.lastSuccess = Math.max(this.lastSuccess, now / 1000);
+      this.rows.inc(r.dataRows);
+      this.bytes.inc(r.bytes);
+      this.rowsPerSecond.set(r.rowsPerSecond);
+      this.unknownRatio.set({ field: 'vin' }, (r.vinUnknownPct ?? 0) / 100);
+      this.unknownRatio.set({ field: 'lot' }, (r.lotUnknownPct ?? 0) / 100);
+      this.lag.observe(Math.max(0, (now - o.file.mtime.getTime()) / 1000));
+      if (r.upserts !== undefined) {
+        for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, r.upserts[table][action]);
+        this.vinConflicts.inc(r.upserts.vinConflicts);
+        this.unknownSaleStatus.inc(r.upserts.unknownSaleStatus);
+      }
+    } catch {
+      // A metric cannot take a value (a bug): the outcome is in the log and the database anyway.
+    }
+  }
+
+  /** The exposition text and its content type, for /metrics. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
