@@ -102,6 +102,7 @@ export function formatSummary(r: IngestResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-function formatActions(a: Record<string, number>): string {
+/** What the core upsert did to one table, as `ingest` and `replay` print it. */
+export function formatActions(a: Record<string, number>): string {
   return `${a.inserted} inserted, ${a.updated} updated, ${a.unchanged} unchanged, ${a.stale} stale`;
 }

@@ -4,6 +4,7 @@ import { openDatabase } from '../db/open.js';
 import { withClient } from '../db/pool.js';
 import { jsonLine } from './jsonOutput.js';
 import { createReplayedSet, listStoredFiles, replayFile, type ReplayResult } from '../core/replay.js';
+import { formatActions } from './ingestCommand.js';
 import { UsageError } from './usageError.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -53,13 +54,12 @@ export async function replayCommand(config: Config, log: Logger, target: { files
 }
 
 export function formatReplay(r: ReplayResult): string {
-  const actions = (a: Record<string, number>): string => `${a.inserted} inserted, ${a.updated} updated, ${a.unchanged} unchanged, ${a.stale} stale`;
   return [
     `${r.fileId}: replayed (${r.path})`,
     `  data rows     ${r.dataRows}`,
     `  payloads      ${r.payloads} typed again: ${r.typedInserted} missing in staging, ${r.typedUpdated} changed`,
-    `  lots          ${actions(r.upserts.lots)}`,
-    `  vehicles      ${actions(r.upserts.vehicles)}`,
+    `  lots          ${formatActions(r.upserts.lots)}`,
+    `  vehicles      ${formatActions(r.upserts.vehicles)}`,
     `  VIN conflicts ${r.upserts.vinConflicts}`,
     `  unknown Sale Status ${r.upserts.unknownSaleStatus}`,
     `  seconds       ${r.seconds}`,

@@ -7,6 +7,7 @@ import { buildLayout, payloadPosition, type FileLayout } from '../feed/layout.js
 import { copyTextField } from '../db/copyText.js';
 import { typeRecord } from '../feed/typing.js';
 import { lockPayloadStore } from '../db/locks.js';
+import { withTransaction } from '../db/transaction.js';
 import { TYPED_COLUMNS, TYPED_NAMES } from '../feed/columns.js';
 import { upsertCore, type UpsertCounts } from './upsert.js';
 
@@ -58,8 +59,7 @@ export async function listStoredFiles(client: pg.ClientBase): Promise<string[]> 
 export async function replayFile(client: pg.ClientBase, fileId: string, options: { skipReplayed?: boolean; worker?: string } = {}): Promise<ReplayResult> {
   const t0 = performance.now();
   const started = new Date();
-  await client.query('BEGIN');
-  try {
+  return withTransaction(client, async () => {
     const { rows: [file] } = await client.query<{ path: string; headers: string[]; payload_keys: string[]; row_count: number }>(
       `SELECT path, headers_jsonb AS headers, payload_keys, row_count FROM raw.csv_files WHERE file_id = $1 FOR SHARE`, [fileId]);
     if (file === undefined) throw new ReplayError(`no stored file with file_id ${fileId}`);
@@ -88,15 +88,11 @@ export async function replayFile(client: pg.ClientBase, fileId: string, options:
       [fileId, file.row_count, typed.payloads, typed.inserted, typed.updated, JSON.stringify(upserts.lots),
         JSON.stringify(upserts.vehicles), upserts.vinConflicts, started, Math.round(seconds * 1000),
         options.worker ?? `${hostname()}:${process.pid}`]);
-    await client.query('COMMIT');
     return {
       fileId, path: file.path, dataRows: file.row_count, payloads: typed.payloads, typedInserted: typed.inserted,
       typedUpdated: typed.updated, upserts, seconds: Math.round(seconds * 1000) / 1000,
     };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { withTransaction } from './transaction.js';
 
 /** Where the numbered SQL files live: `migrations/` at the package root (from src/ and dist/ alike). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -60,13 +61,12 @@ export async function migrate(client: pg.ClientBase, log: Logger, dir: string = 
     const applied: string[] = [];
     for (const m of migrations) {
       if (done.has(m.name)) continue;
-      await client.query('BEGIN');
       try {
-        await client.query(m.sql);
-        await client.query('INSERT INTO public.vinops_migrations (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
-        await client.query('COMMIT');
+        await withTransaction(client, async () => {
+          await client.query(m.sql);
+          await client.query('INSERT INTO public.vinops_migrations (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
+        });
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
         throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
       log.info({ migration: m.name }, 'migration applied');

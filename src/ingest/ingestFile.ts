@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { CsvRecordReader } from './read/csvRecordReader.js';
 import { DigestSet } from './encode/digestSet.js';
 import { withClient } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import { RejectedFileError, type FileLayout } from '../feed/layout.js';
 import { parseHeader, sniffNonCsv } from './read/head.js';
 import { RowEncoder } from './encode/rowEncoder.js';
@@ -103,6 +104,19 @@ const CHUNK = 1 << 20;
 const KNOWN_PAYLOADS_MAX = 1_000_000;
 const HEAD_STEP = 64 * 1024;
 
+/** The file's bytes are stored already (raw.csv_files.sha256 is unique): the load rolls back. */
+class DuplicateContentError extends Error {
+  override name = 'DuplicateContentError';
+  constructor(readonly sha256: string, readonly rows: number, readonly records: number) {
+    super(`duplicate content ${sha256}`);
+  }
+}
+
+function lineEnding(reader: CsvRecordReader, layout: FileLayout): 'LF' | 'CRLF' | 'none' | 'mixed' {
+  return reader.lfRecords > 0 && reader.crlfRecords > 0 ? 'mixed'
+    : reader.crlfRecords > 0 ? 'CRLF' : reader.lfRecords > 0 ? 'LF' : layout.eol;
+}
+
 /** What streaming the file into the load table found. */
 interface Loaded {
   readonly sha256: string;
@@ -151,27 +165,23 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
     const { head, layout } = { head: headRead.head, layout: headRead.layout };
 
     return await withClient(ctx.pool, log, async (client) => {
+      const recent = await listRecentPayloads(client, KNOWN_PAYLOADS_MAX);
       try {
-        return await loadAndPromote(client);
+        try {
+          return await withTransaction(client, () => loadFile(client, recent));
+        } catch (err) {
+          if (!(err instanceof KnownPayloadMissingError)) throw err;
+          log.warn({ err }, 'payloads of the previous file vanished: loading again without that shortcut');
+          return await withTransaction(client, () => loadFile(client, NO_RECENT_PAYLOADS));
+        }
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
+        if (!(err instanceof DuplicateContentError)) throw err;
+        return await recordDuplicate(client, err);
       }
     });
 
-    async function loadAndPromote(client: pg.PoolClient): Promise<IngestResult> {
-      const recent = await listRecentPayloads(client, KNOWN_PAYLOADS_MAX);
-      try {
-        return await loadAndPromoteWith(client, recent);
-      } catch (err) {
-        if (!(err instanceof KnownPayloadMissingError)) throw err;
-        await client.query('ROLLBACK');
-        log.warn({ err }, 'payloads of the previous file vanished: loading again without that shortcut');
-        return loadAndPromoteWith(client, NO_RECENT_PAYLOADS);
-      }
-    }
-
-    async function loadAndPromoteWith(client: pg.PoolClient, recent: RecentPayloads): Promise<IngestResult> {
+    /** The steps of one file, inside its transaction: load, check, register, promote, upsert, record. */
+    async function loadFile(client: pg.PoolClient, recent: RecentPayloads): Promise<IngestResult> {
       const tRead = performance.now();
       tracker.phase = 'reading';
       tracker.readMs = undefined;
@@ -180,43 +190,24 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       tracker.readMs = performance.now() - tRead;
       tracker.phase = 'promoting';
       await assertUnchanged(handle, stat, loaded.bytesRead);
-
       const { reader, encoder } = loaded;
       if (loaded.copiedRows !== reader.records) {
         throw new Error(`internal check failed: COPY stored ${loaded.copiedRows} records, the reader counted ${reader.records}`);
       }
-      const lineEnding = reader.lfRecords > 0 && reader.crlfRecords > 0 ? 'mixed'
-        : reader.crlfRecords > 0 ? 'CRLF' : reader.lfRecords > 0 ? 'LF' : layout.eol;
       const summary = { sha256: loaded.sha256, records: reader.records };
-
-      if (reader.rows === 0) {
-        // Nothing valid to register. Keep the audit trail of why (with any parse errors), then stop.
-        const reason = reader.records === 0 ? 'header only: no data rows' : `no valid data rows (${reader.errors} parse errors)`;
-        await recordRun(client, runRecord(base, { outcome: 'rejected', reason, fileId: null, sha256: loaded.sha256, dataRows: 0, parseErrors: reader.errors }, t0));
-        await insertParseErrors(client, runId, null, path);
-        await client.query('COMMIT');
-        log.warn({ reason }, 'file rejected');
-        return result(base, 'rejected', { ...summary, fileId: null, dataRows: 0, parseErrors: reader.errors, newPayloads: 0, vin: null, lot: null, reason }, t0);
-      }
+      if (reader.rows === 0) return rejectEmpty(client, loaded);
 
       const fileId = await registerFile(client, {
         path, sha256: loaded.sha256, bytes: stat.size, rowCount: reader.rows, recordCount: reader.records,
-        parseErrorCount: reader.errors, layout, lineEnding, blankLines: reader.blankLines,
+        parseErrorCount: reader.errors, layout, lineEnding: lineEnding(reader, layout), blankLines: reader.blankLines,
         vinEmptyRows: encoder.counts.vinEmptyRows, lotEmptyRows: encoder.counts.lotEmptyRows,
         firstIrregularity: reader.nonStrict ? `line ${reader.nonStrict.lineNo}: ${reader.nonStrict.reason}` : null,
         windowStart: windowFromPath(path), fileMtime: stat.mtime, startedAt: started, readMs,
       });
-      if (fileId === null) {
-        await client.query('ROLLBACK');
-        const earlier = await findFileBySha256(client, loaded.sha256);
-        const reason = `same bytes as file ${earlier?.fileId ?? '?'} (${earlier?.path ?? '?'})`;
-        await recordRun(client, runRecord(base, { outcome: 'duplicate', reason, fileId: earlier?.fileId ?? null, sha256: loaded.sha256, dataRows: 0, parseErrors: 0 }, t0));
-        log.info({ duplicate_of: earlier?.fileId, sha256: loaded.sha256, rows: reader.rows, seconds: (performance.now() - t0) / 1000 }, 'duplicate content: skipped');
-        return result(base, 'duplicate', { ...summary, fileId: earlier?.fileId ?? null, dataRows: 0, parseErrors: 0, newPayloads: 0, vin: null, lot: null, reason }, t0);
-      }
+      if (fileId === null) throw new DuplicateContentError(loaded.sha256, reader.rows, reader.records);
 
       const tPromote = performance.now();
-      const counts = await promoteRows(client, fileId, layout.idIndex !== -1, loaded.encoder.counts.knownRows > 0 ? recent.fileId : null);
+      const counts = await promoteRows(client, fileId, layout.idIndex !== -1, encoder.counts.knownRows > 0 ? recent.fileId : null);
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
@@ -231,7 +222,6 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       const promoteMs = Math.round(performance.now() - tPromote);
       const durationMs = Math.round(performance.now() - t0);
       await completeFileRecord(client, fileId, runId, promoteMs, durationMs, new Date(started.getTime() + durationMs));
-      await client.query('COMMIT');
       const vin = pct(encoder.counts.vinEmptyRows, counts.rows);
       const lot = pct(encoder.counts.lotEmptyRows, counts.rows);
       const out = { ...result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0), upserts,
@@ -240,6 +230,25 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
         lots: upserts.lots, vehicles: upserts.vehicles, vin_conflicts: upserts.vinConflicts, unknown_sale_status: upserts.unknownSaleStatus,
         read_ms: readMs, promote_ms: promoteMs, upsert_ms: upsertMs, seconds: out.seconds }, 'file ingested');
       return out;
+    }
+
+    /** Nothing valid to register: the audit trail of why (with any parse errors) commits, nothing else. */
+    async function rejectEmpty(client: pg.PoolClient, loaded: Loaded): Promise<IngestResult> {
+      const { reader } = loaded;
+      const reason = reader.records === 0 ? 'header only: no data rows' : `no valid data rows (${reader.errors} parse errors)`;
+      await recordRun(client, runRecord(base, { outcome: 'rejected', reason, fileId: null, sha256: loaded.sha256, dataRows: 0, parseErrors: reader.errors }, t0));
+      await insertParseErrors(client, runId, null, path);
+      log.warn({ reason }, 'file rejected');
+      return result(base, 'rejected', { sha256: loaded.sha256, records: reader.records, fileId: null, dataRows: 0, parseErrors: reader.errors, newPayloads: 0, vin: null, lot: null, reason }, t0);
+    }
+
+    /** The same bytes are stored already: the load rolled back; its run is recorded outside it. */
+    async function recordDuplicate(client: pg.PoolClient, dup: DuplicateContentError): Promise<IngestResult> {
+      const earlier = await findFileBySha256(client, dup.sha256);
+      const reason = `same bytes as file ${earlier?.fileId ?? '?'} (${earlier?.path ?? '?'})`;
+      await recordRun(client, runRecord(base, { outcome: 'duplicate', reason, fileId: earlier?.fileId ?? null, sha256: dup.sha256, dataRows: 0, parseErrors: 0 }, t0));
+      log.info({ duplicate_of: earlier?.fileId, sha256: dup.sha256, rows: dup.rows, seconds: (performance.now() - t0) / 1000 }, 'duplicate content: skipped');
+      return result(base, 'duplicate', { sha256: dup.sha256, records: dup.records, fileId: earlier?.fileId ?? null, dataRows: 0, parseErrors: 0, newPayloads: 0, vin: null, lot: null, reason }, t0);
     }
   } catch (err) {
     if (err instanceof RejectedFileError) {
@@ -335,7 +344,6 @@ async function load(client: pg.ClientBase, handle: FileHandle, head: Buffer, lay
       yield chunk as Buffer;
     }
   }
-  await client.query('BEGIN');
   await createLoadTable(client);
   const copy = client.query(copyFrom(COPY_LOAD_SQL));
   await pipeline(source, encode, copy, signal ? { signal } : {});
