@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { forcedExit } from './forcedExit.js';
 
 /**
- * Process signals of the daemon (graphile-worker's signals.ts habit): the first SIGTERM/SIGINT asks
+ * Process signals of the daemon: the first SIGTERM/SIGINT asks
  * for a graceful stop, a second one forces the exit (after stopping the embedded PostgreSQL, which
  * would otherwise outlive the process). SIGHUP asks for an immediate re-scan of the raw tree.
  * Returns a function that removes the handlers.

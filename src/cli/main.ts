@@ -1,15 +1,11 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
- * `vinops-etl <command>`: the command-line entry point. The shebang's --max-semi-space-size=4 (a
- * smaller young generation) keeps a load's peak RSS near 120 MB instead of ~150 MB at the same speed
- * (measured on the 154,000-row benchmark file); npm scripts and the systemd unit pass it too. Each command lives in its own module; this
- * file only parses arguments, dispatches (importing a command's module when it runs, so `ingest`
- * does not load the daemon's watcher, HTTP server and metrics: ~0.3 s of start-up) and sees to it
- * that every way a command ends stops what it started.
+ * `vinops-etl <command>`: parses arguments, imports the command's module only when it runs, and sees
+ * to it that every way a command ends stops what it started. The shebang's --max-semi-space-size=4
+ * keeps a load's peak RSS low (docs/performance.md).
  *
  * Exit status: 0 done; 1 a file failed or was rejected, or a runtime failure; 2 a usage or
- * configuration error; 128 + N after signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP; 141 when the
- * reader of stdout went away, as for SIGPIPE).
+ * configuration error; 128 + N after signal N (141 when the reader of stdout went away).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -7,22 +7,10 @@ import { UPSERT_TABLES, upsertStatements, type UpsertSource } from './upsertStat
 export type { UpsertSource } from './upsertStatements.js';
 
 /**
- * The core upsert: staging -> public.lots / public.vehicles, last write wins by Last Updated Time
- * (source_updated_at), never by arrival order; equal times break on the payload address, so the
- * result does not depend on the order files arrive in. Runs in the ingest transaction, after
- * promoteRows, over the lots whose content is new in this file (a payload seen before was applied,
- * or rejected as stale, when it was first seen). Within the file, a lot's newest row is the one.
- *
- * Per column: a typed or descriptive value that is empty (NULL) in the winning row keeps the value
- * already known (an empty cell does not erase a known value); the clock, the source and the VIN
- * follow the winning row (a lot whose VIN became empty or invalid gets vin NULL and vin_issue).
- *
- * Replay (src/core/replay.ts) runs the same statements over all the lots of a stored file, rebuilt
- * from raw: the row that is stored already (same clock, same payload) is written again where its
- * values differ (a typing fix reaches the core tables); stale rows are counted but not recorded
- * again (audit.upsert_conflicts keeps what the live path saw), and a VIN conflict already recorded
- * (same lot or VIN, same pair of values) is not recorded again.
- * docs/core-tables.md states the rules for operators.
+ * The core upsert: staging -> public.lots / public.vehicles in the ingest's transaction, over the lots
+ * whose content is new in the file; last write wins by (Last Updated Time, payload address), never by
+ * arrival order, and an empty value never erases a known one. Replay (src/core/replay.ts) runs the
+ * same steps over every lot of a stored file. The rules for operators: docs/core-tables.md.
  */
 
 export type UpsertAction = 'inserted' | 'updated' | 'unchanged' | 'stale';

@@ -1,5 +1,5 @@
 /**
- * PostgreSQL errors classified by SQLSTATE, never by message text (graphile-worker's lib.ts habit).
+ * PostgreSQL errors classified by SQLSTATE, never by message text.
  */
 
 /** Connection loss, server shutdown, serialization failure, deadlock: trying again may succeed. */

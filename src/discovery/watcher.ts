@@ -14,8 +14,8 @@ export interface DiscoveryOptions {
 }
 
 /**
- * Finds complete feed files and records them in the queue (Vector's paths provider and
- * fingerprinter, with the database as the checkpoint). Three sources, one rule:
+ * Finds complete feed files and records them in the queue, the database being the checkpoint.
+ * Three sources, one rule:
  *   - chokidar events (add/change), each checked once the file has been quiet for settleMs;
  *   - a full scan at start and every rescanIntervalMs (files added while the daemon was down, events
  *     the watcher missed, e.g. in a brand-new day folder);

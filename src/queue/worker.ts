@@ -33,7 +33,7 @@ export type FileOutcome =
   };
 
 /**
- * Claims files from the queue one at a time and ingests them (pg-boss's worker loop): each iteration
+ * Claims files from the queue one at a time and ingests them: each iteration
  * catches its own errors, records them on the file, and goes on. While a file is in flight its claim
  * is renewed; stop() lets it finish until the signal passed to drain() aborts it (rolled back, retried
  * on the next start).

@@ -1,21 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 
 /**
- * A streaming, byte-level CSV record reader for the Copart feed. It hands each record's fields, or a parse error with the line number and the raw bytes, to a sink
- * (RowEncoder), and noting the first record a strict RFC 4180 reader would read differently
- * (`nonStrict`: bare quotes, empty lines, mixed line endings).
- *
- * Rules:
- *   - Records end at LF or CRLF outside a quoted field; a line break inside quotes is data.
- *   - A field starting with `"` is quoted. Inside it `""` is one quote; a `"` followed by `,` or the
- *     end of the record closes it; any other `"` is the feed's bare quote (`"125" SLEEPER CAB"`) and
- *     is kept as a literal character.
- *   - A line ending inside a quoted field continues on the next line (RFC 4180 first).
- *   - A record whose field count differs from the header, or that never closes (end of file,
- *     maxRecordBytes), is read again as its first line alone with no `""` escapes (a value ending in
- *     a bare quote, `"12"",`); if that does not fit either, the first line alone is a parse error and
- *     reading resumes on the next line, so one stray quote costs one line.
- *   - Empty lines are not records: they are counted (blankLines) and skipped.
+ * A streaming, byte-level CSV record reader for the Copart feed: it hands each record's fields, or a
+ * parse error with the line number and the raw bytes, to a sink (RowEncoder), and notes the first
+ * record a strict RFC 4180 reader would read differently (`nonStrict`). Its rules (quoted and bare
+ * quotes, line breaks in values, how a bad record costs one line, blank lines): docs/feed.md, *Records and their quirks*.
  */
 
 /** How a field's bytes become its value. */
