@@ -2,7 +2,7 @@
 /**
  * `npm run bench`: the ingest benchmark of issue #3, in one run on one database.
  *
- * Generates a realistic 154,000-row, 59-column feed file (src/feedGenerator.ts), its successor 15
+ * Generates a realistic 154,000-row, 59-column feed file (src/sample/feedGenerator.ts), its successor 15
  * minutes later (first lot gone so every Id shifts, ~1 % of lots updated) and a later one carrying
  * the feed's bare quotes, then reports for each:
  *   - the floor: PostgreSQL's own `\copy` of the file into a plain 59-text-column table (psql when it

@@ -255,8 +255,7 @@ async function dispatch(inv: Invocation, session: Session): Promise<number> {
   const signal = session.controller.signal;
   switch (command) {
     case 'run':
-      await (await import('../daemon.js')).runDaemon(config, log);
-      return 0;
+      return (await import('./runCommand.js')).runCommand(config, log);
     case 'migrate':
       return (await import('./migrateCommand.js')).migrateCommand(config, log);
     case 'status':

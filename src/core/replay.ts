@@ -13,10 +13,10 @@ import { upsertCore, type UpsertCounts } from './upsert.js';
 
 /**
  * Replay of one stored file from raw alone (the CSV may be gone): its payloads are typed again into
- * staging.copart_typed with the current typing rules (src/rowEncoder.ts, the same code the live
+ * staging.copart_typed with the current typing rules (src/feed/typing.ts, the same code the live
  * path runs), then the core upsert runs over every lot of the file, in one transaction. Replaying a
  * file twice changes nothing the second time; replaying every file in ingestion order gives the
- * public.lots / public.vehicles the live path gave (test/replay.test.ts).
+ * public.lots / public.vehicles the live path gave (test/db/replay.test.ts).
  */
 
 export interface ReplayResult {

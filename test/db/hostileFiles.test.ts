@@ -2,7 +2,7 @@
  * Hostile CSV files, fed to the daemon as operators run it (runDaemon on a raw tree, default
  * maxRecordBytes): each must end ingested or rejected, never failed, with a clear error per bad
  * record (file, line, what is wrong) and every valid row kept. Cases already covered elsewhere are not
- * repeated here (test/ingestFile.test.ts: 58/60 fields, one NUL, one Latin-1 row, a final unbalanced
+ * repeated here (test/db/ingestFile.test.ts: 58/60 fields, one NUL, one Latin-1 row, a final unbalanced
  * quote, BOM, CRLF, duplicate header names, empty, header-only, HTML block page, binary file).
  *
  * The expected outcome of every file comes from an independent reading of its bytes (see `oracle`):

@@ -19,7 +19,7 @@ import { createTestDatabase, databaseUrl, silentLog, type TestDatabase } from '.
 import { parseSamples, sampleValue } from '../helpers/scrape.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** The advisory lock every load takes before its promote (src/sql/promoteFile.ts): holding it keeps a load in flight. */
+/** The advisory lock every load takes before its promote (src/db/locks.ts): holding it keeps a load in flight. */
 const PAYLOAD_LOCK = [0x76696e6f, 2];
 
 let db: TestDatabase;

@@ -1,5 +1,5 @@
 /**
- * The command line as a user meets it: `node dist/cli.js …` in a child process. Argument and
+ * The command line as a user meets it: `node dist/cli/main.js …` in a child process. Argument and
  * configuration errors need no database; two runs on an embedded PostgreSQL of their own check that
  * stdout carries only results and that a closed stdout or a signal stops what the command started.
  */

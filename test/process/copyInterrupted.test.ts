@@ -2,7 +2,7 @@
  * The database connection lost in the middle of a file's COPY: the backend terminated
  * (pg_terminate_backend), and the server restarted. The daemon must stay up, count and record the
  * failed attempt, retry, and store the file exactly once. (The server stopped between files:
- * test/databaseOutage.test.ts.) And the other way round: the daemon killed mid-statement, whose
+ * test/db/databaseOutage.test.ts.) And the other way round: the daemon killed mid-statement, whose
  * backend must not linger.
  */
 import { spawn } from 'node:child_process';
@@ -157,7 +157,7 @@ describe('the daemon killed in the middle of a statement', () => {
   afterAll(async () => { await db.drop(); });
 
   it('its backend notices the lost connection within seconds and ends the statement', { timeout: 60_000 }, async () => {
-    // A process with the daemon's pool (src/db.ts, built) runs a 120-second statement, then is killed.
+    // A process with the daemon's pool (src/db/pool.ts, built) runs a 120-second statement, then is killed.
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
       import pino from 'pino';
       import { createPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/db/pool.js')).href)};

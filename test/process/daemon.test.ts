@@ -43,7 +43,7 @@ function startInProcess(rawDir: string, env: Record<string, string> = {}): () =>
   };
 }
 
-/** The daemon as operators run it: `node dist/cli.js run`. */
+/** The daemon as operators run it: `node dist/cli/main.js run`. */
 function startProcess(rawDir: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [CLI, 'run'], {
     env: { ...process.env, DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '300', VINOPS_RESCAN_INTERVAL_MS: '1000', VINOPS_METRICS_ADDR: '127.0.0.1:0', VINOPS_LOG_LEVEL: 'info', ...env },

@@ -2,7 +2,7 @@
  * The file system misbehaving under the daemon: a file it may not read, a file gone between discovery
  * and ingest, a file rewritten, truncated, replaced or deleted while it is read, a day folder that is
  * a link leading out of the raw tree, and the raw root missing at start or deleted while running.
- * (Links to files outside the root and directories named *.csv: test/rawTree.test.ts.)
+ * (Links to files outside the root and directories named *.csv: test/unit/rawTree.test.ts.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * `vinops-etl run` as a child process, started as the systemd unit starts it
- * (`node --max-semi-space-size=4 dist/cli.js run`), with its memory sampled from /proc while it lives.
+ * (`node --max-semi-space-size=4 dist/cli/main.js run`), with its memory sampled from /proc while it lives.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run test:soak`: the long reliability runs of issue #6, against the built daemon
- * (`node dist/cli.js run` as a child process, as systemd runs it). Figures go to
+ * (`node dist/cli/main.js run` as a child process, as systemd runs it). Figures go to
  * docs/failure-model.md by hand; the run fails (exit 1) when a guarantee does not hold.
  *
  *   kill  - kill -9 of the daemon at random moments while it ingests a >= 300,000-row file, again

@@ -1,5 +1,5 @@
 /**
- * Pure unit tests of the streaming CSV record reader (src/csvRecordReader.ts): the rules of its header
+ * Pure unit tests of the streaming CSV record reader (src/ingest/read/csvRecordReader.ts): the rules of its header
  * comment, the feed's quirks (docs/feed.md) and independence from how the bytes are cut into chunks.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Pure unit tests of the typing rules (src/typing.ts) against the feed's formats (docs/feed.md).
+ * Pure unit tests of the typing rules (src/feed/typing.ts) against the feed's formats (docs/feed.md).
  */
 import { describe, expect, it } from 'vitest';
 import {

@@ -21,7 +21,7 @@ export interface EncoderCounts {
 
 /**
  * Turns each record the reader finds into one line of `COPY ... (FORMAT text)` for the load table
- * (src/sql/loadTable.ts): row position, the Id cell, the payload (values joined by U+001F, or a text[]
+ * (src/ingest/copy/loadTable.ts): row position, the Id cell, the payload (values joined by U+001F, or a text[]
  * literal when a value holds U+001F itself), its content address, and the typed staging columns.
  * Parse errors become lines with the error columns filled. Typing runs here, on Node's core, while
  * PostgreSQL is busy with the COPY on its own.
