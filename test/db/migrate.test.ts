@@ -2,13 +2,15 @@ import { cp, mkdtemp, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { MIGRATIONS_DIR, MigrationChecksumError, isSchemaCurrent, loadMigrations, migrate } from '../../src/db/migrate.js';
 import { databaseUrl, silentLog } from '../helpers/testDatabase.js';
 
-const dbName = `vinops_mig_${process.pid}`;
 let admin: pg.Client;
+let dbName = '';
+let counter = 0;
+const created: string[] = [];
 
 async function connect(): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: databaseUrl(dbName) });
@@ -19,12 +21,18 @@ async function connect(): Promise<pg.Client> {
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: inject('adminUrl') });
   await admin.connect();
+});
+
+// Each test starts on an empty database of its own (not the migrated template): what it needs, it migrates.
+beforeEach(async () => {
+  dbName = `vinops_mig_${process.pid}_${++counter}`;
+  created.push(dbName);
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${dbName}`);
 });
 
 afterAll(async () => {
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin.end();
 });
 
@@ -77,8 +85,6 @@ describe('migrate', () => {
   });
 
   it('lets two concurrent migrators through one after the other (advisory lock)', async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${dbName}`);
     const [a, b] = [await connect(), await connect()];
     try {
       const [ra, rb] = await Promise.all([migrate(a, silentLog), migrate(b, silentLog)]);
@@ -98,6 +104,7 @@ describe('migrate', () => {
     await writeFile(target, `${await readFile(target, 'utf8')}\n-- edited after release\n`);
     const c = await connect();
     try {
+      await migrate(c, silentLog);
       await expect(migrate(c, silentLog, dir)).rejects.toThrow(MigrationChecksumError);
       await expect(migrate(c, silentLog, dir)).rejects.toThrow(/0001_schemas_and_vin\.sql/);
     } finally {
