@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { HEADER_V4 } from '../../src/feed/headers.js';
 import { writeFeedFile } from '../../src/sample/feedGenerator.js';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
@@ -15,8 +15,8 @@ const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
+/** The database and its snapshot the helpers and tests use: the file's shared pair or, while a test that called ownFilledDatabase() runs, its own. */
 let db: TestDatabase;
-let dir: string;
 let snapshot: Snapshot;
 
 interface Snapshot {
@@ -69,14 +69,13 @@ async function replayOne(fileId: string): Promise<ReplayResult> {
 }
 
 /**
- * The live path first: three real files, a generated file and two successors (lots updated, lots
- * gone, so Ids shift), and hand-made files with a lot repeated in one file, an older file arriving
- * after a newer one, a VIN that changes and an empty value that must not erase a known one. Then
- * every CSV is deleted: a replay has raw and nothing else.
+ * Fills `db` by the live path: three real files, a generated file and two successors (lots updated,
+ * lots gone, so Ids shift), and hand-made files with a lot repeated in one file, an older file
+ * arriving after a newer one, a VIN that changes and an empty value that must not erase a known
+ * one. Then every CSV is deleted: a replay has raw and nothing else. Returns what the live path wrote.
  */
-beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(join(tmpdir(), 'vinops-replay-'));
+async function fill(): Promise<Snapshot> {
+  const dir = await mkdtemp(join(tmpdir(), 'vinops-replay-'));
   const files: string[] = [];
   for (const f of ['real-2020-v1.csv', 'real-2025-v3.csv', 'real-2026-v4.csv']) {
     await copyFile(join(FIXTURES, f), join(dir, f));
@@ -138,27 +137,45 @@ beforeAll(async () => {
     const r = await ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, f);
     expect(r.outcome).toBe('ingested');
   }
-  snapshot = await takeSnapshot();
-  const kinds = new Set(snapshot.vinConflicts.map((c) => c.kind));
+  const written = await takeSnapshot();
+  const kinds = new Set(written.vinConflicts.map((c) => c.kind));
   expect(kinds).toEqual(new Set(['lot_vin_changed', 'vin_raw_variant']));
-  expect(snapshot.upsertConflicts.length).toBeGreaterThan(0);
+  expect(written.upsertConflicts.length).toBeGreaterThan(0);
   // The stale rows created no vehicle.
-  const vins = new Set(snapshot.vehicles.map((v) => v.vin));
+  const vins = new Set(written.vehicles.map((v) => v.vin));
   expect(vins.has('WBA3A5C50CF000001')).toBe(false);
   expect(vins.has('1HGCM82633A000001')).toBe(false);
   // A VIN new in one file in two raw forms is a conflict there already.
-  expect(snapshot.vinConflicts).toContainEqual(expect.objectContaining({
+  expect(written.vinConflicts).toContainEqual(expect.objectContaining({
     kind: 'vin_raw_variant', vin_normalized: '5YJ3E1EA7KF000001', old_value: '5yj3e1ea7kf000001', new_value: '5YJ3E1EA7KF000001' }));
   // The U+001F value made its payload a text[]: replay must read that form too.
   const { rows: [arrays] } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM raw.payloads WHERE vals IS NOT NULL');
   expect(arrays!.n).toBe(1);
-  expect(snapshot.lots.find((l) => l.lot_external_id === '82000001')).toMatchObject({ vin: '3VWFE21C04M000001' });
+  expect(written.lots.find((l) => l.lot_external_id === '82000001')).toMatchObject({ vin: '3VWFE21C04M000001' });
   await rm(dir, { recursive: true });
+  return written;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  snapshot = await fill();
 });
 
 afterAll(async () => {
   await db?.drop();
 });
+
+/** Gives the calling test a database of its own, filled as the shared one is, with its snapshot, until it ends. */
+async function ownFilledDatabase(): Promise<void> {
+  const shared = { db, snapshot };
+  const own = await createTestDatabase();
+  db = own;
+  onTestFinished(async () => {
+    ({ db, snapshot } = shared);
+    await own.drop();
+  });
+  snapshot = await fill();
+}
 
 describe('replay from raw', () => {
   it('on a database the live path filled, changes nothing: staging and the core tables are already what raw gives', async () => {
@@ -173,6 +190,10 @@ describe('replay from raw', () => {
   });
 
   it('`replay --all` rebuilds emptied staging and core tables to exactly what the live path wrote (the CSVs are gone)', async () => {
+    // Its own database, replayed once in full first (13 of the replays counted at the end): the
+    // other tests here replay files of the shared one too.
+    await ownFilledDatabase();
+    await replayAll();
     // VIN conflicts too: the replay must find them again itself.
     await db.pool.query('TRUNCATE public.lots, public.vehicles, staging.copart_typed, audit.vin_conflicts');
     const { stdout } = await run(process.execPath, [CLI, 'replay', '--all', '--json'], {

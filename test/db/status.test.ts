@@ -176,6 +176,10 @@ describe('vinops-etl status', () => {
   });
 
   it('works for a read-only role, and says what is missing when the role cannot read', async () => {
+    // A file of its own for the role to read, whichever tests ran before.
+    const path = join(dir, '2025/10/24/1000.csv');
+    await writeFeedFile(path, { rows: 10, seed: 7 });
+    expect((await ingest(path)).outcome).toBe('ingested');
     const role = `vinops_ro_${process.pid}`;
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();

@@ -2,13 +2,14 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { HEADER_V4 } from '../../src/feed/headers.js';
 import { writeFeedFile } from '../../src/sample/feedGenerator.js';
 import { ingestFile, type IngestResult } from '../../src/ingest/ingestFile.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+const REAL_FILES = ['real-2025-v3.csv', 'real-2026-v4.csv', 'real-2020-v1.csv'];
 let dir: string;
 let base: string[];
 const col = (name: string): number => HEADER_V4.indexOf(name);
@@ -44,21 +45,28 @@ async function lotsOf(db: TestDatabase): Promise<Record<string, unknown>[]> {
 }
 
 describe('core upsert', () => {
+  // The real files are there from the start, under the lots each test adds (as in file order, where the first test loaded them).
   let db: TestDatabase;
-  beforeAll(async () => { db = await createTestDatabase(); });
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    for (const f of REAL_FILES) expect((await ingest(db, join(FIXTURES, f))).outcome).toBe('ingested');
+  });
   afterAll(async () => { await db.drop(); });
 
   it('fills lots and vehicles from the real rows; a lot without a valid VIN is still a lot', async () => {
-    for (const f of ['real-2025-v3.csv', 'real-2026-v4.csv', 'real-2020-v1.csv']) await ingest(db, join(FIXTURES, f));
-    const { rows: [n] } = await db.pool.query(`SELECT (SELECT count(*) FROM public.lots)::int AS lots,
+    // An empty database of its own: it counts every lot, and the other tests here add theirs.
+    const own = await createTestDatabase();
+    onTestFinished(() => own.drop());
+    for (const f of REAL_FILES) await ingest(own, join(FIXTURES, f));
+    const { rows: [n] } = await own.pool.query(`SELECT (SELECT count(*) FROM public.lots)::int AS lots,
       (SELECT count(*) FROM public.vehicles)::int AS vehicles,
       (SELECT count(DISTINCT vin_normalized) FROM staging.copart_typed WHERE vin_valid)::int AS valid_vins`);
     expect(n.lots).toBe(150); // 109 + 38 + 3, all distinct lot numbers
     expect(n.vehicles).toBe(n.valid_vins);
-    const { rows: [lot] } = await db.pool.query(`SELECT * FROM public.lots WHERE lot_external_id = '24570139'`);
+    const { rows: [lot] } = await own.pool.query(`SELECT * FROM public.lots WHERE lot_external_id = '24570139'`);
     expect(lot).toMatchObject({ vin: '2C3CDYCJ2DH744113', has_keys: 'EXM', sale_status: 'On Minimum Bid', color: 'GRAY', odometer: null });
     expect(lot.auction_at.toISOString()).toBe('2025-03-28T17:00:00.000Z');
-    const { rows: [vehicle] } = await db.pool.query(`SELECT * FROM public.vehicles WHERE vin = '2C3CDYCJ2DH744113'`);
+    const { rows: [vehicle] } = await own.pool.query(`SELECT * FROM public.vehicles WHERE vin = '2C3CDYCJ2DH744113'`);
     expect(vehicle).toMatchObject({ year: 2013, make: 'DODGE', model_group: 'CHALLENGER', engine: '6.4L  8' });
   });
 
