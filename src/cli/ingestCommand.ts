@@ -1,3 +1,4 @@
+import type { LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -98,8 +99,21 @@ export function formatSummary(r: IngestResult): string {
     `  rows/s        ${r.rowsPerSecond}`,
     ...(r.upserts ? [`  lots          ${formatActions(r.upserts.lots)}`, `  vehicles      ${formatActions(r.upserts.vehicles)}`,
       `  VIN conflicts ${r.upserts.vinConflicts}`, `  unknown Sale Status ${r.upserts.unknownSaleStatus}`] : []),
+    ...(r.lifecycle ? formatLifecycle(r.lifecycle) : []),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The lifecycle's lines of a summary: events by kind, outcomes taken, lots listed. */
+export function formatLifecycle(l: LifecycleCounts): string[] {
+  const list = (o: Record<string, number>): string => Object.entries(o).map(([k, n]) => `${n} ${k.replace('_', ' ')}`).join(', ');
+  return [
+    ...(l.partial ? ['  snapshot      PARTIAL: not a full snapshot, its absences are not taken as disappearances'] : []),
+    `  lot events    ${list(l.events)}`,
+    `  outcomes      ${list(l.outcomes)}`,
+    `  lots listed   ${l.listed}`,
+    ...(l.pendingPairs > 0 ? [`  lifecycle     ${l.pendingPairs} file pairs still to compute (the next files catch up)`] : []),
+  ];
 }
 
 /** What the core upsert did to one table, as `ingest` and `replay` print it. */

@@ -4,7 +4,8 @@ import { openDatabase } from '../db/open.js';
 import { withClient } from '../db/pool.js';
 import { jsonLine } from './jsonOutput.js';
 import { createReplayedSet, listStoredFiles, replayFile, type ReplayResult } from '../core/replay.js';
-import { formatActions } from './ingestCommand.js';
+import { formatActions, formatLifecycle } from './ingestCommand.js';
+import { catchUpLifecycle, markPairsStale } from '../lifecycle/updateLifecycle.js';
 import { UsageError } from './usageError.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,7 +36,7 @@ export async function replayCommand(config: Config, log: Logger, target: { files
           break;
         }
         try {
-          const r = await replayFile(client, fileId, { skipReplayed: target.all });
+          const r = await replayFile(client, fileId, { skipReplayed: target.all, lifecycle: !target.all });
           log.info({ file_id: r.fileId, rows: r.dataRows, payloads: r.payloads, typed_inserted: r.typedInserted,
             typed_updated: r.typedUpdated, lots: r.upserts.lots, vehicles: r.upserts.vehicles, seconds: r.seconds }, 'file replayed');
           process.stdout.write(options.json ? jsonLine({ outcome: 'replayed', ...r }) : formatReplay(r));
@@ -45,6 +46,15 @@ export async function replayCommand(config: Config, log: Logger, target: { files
           log.error({ file_id: fileId, err }, 'replay failed');
           process.stdout.write(options.json ? jsonLine({ outcome: 'failed', fileId, reason }) : `${fileId}: FAILED: ${reason}\n`);
         }
+      }
+      if (target.all && options.signal?.aborted !== true) {
+        // The lifecycle in feed order, every pair again, after the files' rows are all typed and applied.
+        await markPairsStale(client, null);
+        const t0 = performance.now();
+        const pairs = await catchUpLifecycle(client, options.signal ? { signal: options.signal } : {});
+        const seconds = Math.round(performance.now() - t0) / 1000;
+        log.info({ pairs, seconds }, 'lifecycle computed again');
+        process.stdout.write(options.json ? jsonLine({ outcome: 'lifecycle', pairs, seconds }) : `lifecycle: ${pairs} file pair(s) computed again in ${seconds} s\n`);
       }
     });
   } finally {
@@ -62,6 +72,7 @@ export function formatReplay(r: ReplayResult): string {
     `  vehicles      ${formatActions(r.upserts.vehicles)}`,
     `  VIN conflicts ${r.upserts.vinConflicts}`,
     `  unknown Sale Status ${r.upserts.unknownSaleStatus}`,
+    ...(r.lifecycle ? formatLifecycle(r.lifecycle) : []),
     `  seconds       ${r.seconds}`,
   ].join('\n') + '\n';
 }

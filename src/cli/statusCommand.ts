@@ -4,7 +4,7 @@ import { workerLabel } from '../observe/health.js';
 import { openDatabase } from '../db/open.js';
 import { sqlState } from '../db/errors.js';
 import { countQueue } from '../queue/fileQueue.js';
-import { listRecentFiles, listRunningFiles, readSchemaState, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
+import { listRecentFiles, listRunningFiles, readSchemaState, summarizeLifecycle, type LifecycleSummary, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
 import { duration, formatBytes, formatNumber, plural } from '../observe/statusPage.js';
 
 /**
@@ -31,11 +31,12 @@ export async function statusCommand(config: Config, log: Logger, options: { json
     const queue = await countQueue(db.pool);
     const running = await listRunningFiles(db.pool);
     const files = await listRecentFiles(db.pool, options.limit);
+    const lifecycle = await summarizeLifecycle(db.pool);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson) })}\n`);
+      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson), lifecycle })}\n`);
       return 0;
     }
-    process.stdout.write(formatStatus(queue, running, files, new Date()));
+    process.stdout.write(formatStatus(queue, running, files, new Date()) + formatLifecycleStatus(lifecycle));
     return 0;
   } catch (err) {
     if (sqlState(err) === '42501') throw new Error(`${(err as Error).message} (status needs read access to the vinops-etl tables: see docs/operations.md)`, { cause: err });
@@ -43,6 +44,15 @@ export async function statusCommand(config: Config, log: Logger, options: { json
   } finally {
     await db.close();
   }
+}
+
+/** The lifecycle lines of `status`: lots listed and the last file's events by kind. */
+export function formatLifecycleStatus(l: LifecycleSummary): string {
+  if (l.file_id === null) return '';
+  const events = Object.entries(l.events).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${formatNumber(n)} ${k}`).join(', ');
+  return ['', `lots: ${formatNumber(l.lots_listed)} listed · last file's events: ${events === '' ? 'none' : events}`,
+    ...(l.partial ? [`  the last file is not a full snapshot: ${l.partial_reason}`] : []),
+    ...(l.partial_last_day > 0 ? [`  ${plural(l.partial_last_day, 'partial file')} in the last 24 hours`] : []), ''].join('\n');
 }
 
 /** What stops `status` from reading the tables, in words; undefined when it can. */

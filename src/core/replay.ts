@@ -10,6 +10,7 @@ import { lockPayloadStore } from '../db/locks.js';
 import { withTransaction } from '../db/transaction.js';
 import { TYPED_COLUMNS, TYPED_NAMES } from '../feed/columns.js';
 import { upsertCore, type UpsertCounts } from './upsert.js';
+import { markPairsStale, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 
 /**
  * Replay of one stored file from raw alone (the CSV may be gone): its payloads are typed again into
@@ -29,6 +30,8 @@ export interface ReplayResult {
   readonly typedInserted: number;
   readonly typedUpdated: number;
   readonly upserts: UpsertCounts;
+  /** The lifecycle of the file's pairs, computed again (`--file`; `--all` computes every pair after its files). */
+  readonly lifecycle?: LifecycleCounts;
   readonly seconds: number;
 }
 
@@ -36,6 +39,8 @@ export class ReplayError extends Error {
   override name = 'ReplayError';
 }
 
+/** The file's own pair and its successor's, and what a pending backlog adds. */
+const REPLAY_MAX_PAIRS = 24;
 /** Payloads fetched and typed per round trip: bounded memory whatever the file size. */
 const BATCH = 2000;
 /** Session table of the payloads a run has typed already (`replay --all`). */
@@ -56,7 +61,8 @@ export async function listStoredFiles(client: pg.ClientBase): Promise<string[]> 
  * Replays one file in its own transaction. With `skipReplayed`, payloads listed in the session's
  * REPLAYED_TABLE are not typed again, and this file's are added to it.
  */
-export async function replayFile(client: pg.ClientBase, fileId: string, options: { skipReplayed?: boolean; worker?: string } = {}): Promise<ReplayResult> {
+export async function replayFile(client: pg.ClientBase, fileId: string,
+  options: { skipReplayed?: boolean; worker?: string; lifecycle?: boolean } = {}): Promise<ReplayResult> {
   const t0 = performance.now();
   const started = new Date();
   return withTransaction(client, async () => {
@@ -81,6 +87,11 @@ export async function replayFile(client: pg.ClientBase, fileId: string, options:
     }
     await client.query('ANALYZE vinops_replay_rows');
     const upserts = await upsertCore(client, fileId, layout, { rows: 'vinops_replay_rows' }, { replay: true });
+    let lifecycle: LifecycleCounts | undefined;
+    if (options.lifecycle !== false) {
+      await markPairsStale(client, [fileId]);
+      lifecycle = await updateLifecycle(client, fileId, { maxPairs: REPLAY_MAX_PAIRS });
+    }
     const seconds = (performance.now() - t0) / 1000;
     await client.query(
       `INSERT INTO audit.replays (file_id, data_rows, payloads, typed_inserted, typed_updated, lots, vehicles, vin_conflicts,
@@ -90,7 +101,7 @@ export async function replayFile(client: pg.ClientBase, fileId: string, options:
         options.worker ?? `${hostname()}:${process.pid}`]);
     return {
       fileId, path: file.path, dataRows: file.row_count, payloads: typed.payloads, typedInserted: typed.inserted,
-      typedUpdated: typed.updated, upserts, seconds: Math.round(seconds * 1000) / 1000,
+      typedUpdated: typed.updated, upserts, ...(lifecycle ? { lifecycle } : {}), seconds: Math.round(seconds * 1000) / 1000,
     };
   });
 }
@@ -122,12 +133,12 @@ async function retypePayloads(client: pg.ClientBase, fileId: string, layout: Fil
 
   const cols = TYPED_NAMES;
   const { rows: [counts] } = await client.query<{ inserted: number; updated: number }>(`WITH up AS (
-      INSERT INTO staging.copart_typed AS s (payload_hash, ${cols.join(', ')})
-      SELECT payload_hash, ${cols.join(', ')} FROM vinops_retyped
+      INSERT INTO staging.copart_typed AS s (payload_hash, first_file_id, ${cols.join(', ')})
+      SELECT payload_hash, $1, ${cols.join(', ')} FROM vinops_retyped
       ON CONFLICT (payload_hash) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
        WHERE (${cols.map((c) => `s.${c}`).join(', ')}) IS DISTINCT FROM (${cols.map((c) => `EXCLUDED.${c}`).join(', ')})
       RETURNING (xmax = 0) AS inserted)
-    SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM up`);
+    SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM up`, [fileId]);
   if (skipReplayed) await client.query(`INSERT INTO ${REPLAYED_TABLE} SELECT hash FROM vinops_replay_hashes`);
   return { payloads, inserted: counts!.inserted, updated: counts!.updated };
 }

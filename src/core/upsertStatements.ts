@@ -168,8 +168,11 @@ function build(layout: FileLayout, source: UpsertSource, replay: boolean): Upser
       ${lotFollow.map((col) => `${col} = ${follow(col)}`).join(', ')}, updated_at = now()
     FROM ${lotsIn} i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
       ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`;
-  const insertLots = `INSERT INTO public.lots (${lotCols.join(', ')})
-    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')} FROM ${lotsIn} i WHERE NOT i.stored`;
+  // A new lot's presence as the lifecycle (src/lifecycle/) will find it when its file is the newest
+  // full snapshot, the usual case: then the lifecycle has nothing to write for it.
+  const insertLots = `INSERT INTO public.lots (${lotCols.join(', ')}, first_seen_at, listed, last_high_bid)
+    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')}, f.snapshot_at, NOT f.partial, i.high_bid
+      FROM ${lotsIn} i CROSS JOIN (SELECT snapshot_at, partial FROM raw.csv_files WHERE file_id = $1::uuid) f WHERE NOT i.stored`;
 
   return {
     candidates,

@@ -20,6 +20,7 @@ import {
   recordRun, registerFile, type RecentPayloads, type RunRecord,
 } from './promote/promoteFile.js';
 import { upsertCore, type UpsertCounts } from '../core/upsert.js';
+import { placeFile, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 import { windowFromPath } from '../feed/paths.js';
 
 /** What the ingest of one file needs. */
@@ -44,7 +45,7 @@ export interface IngestOptions {
 }
 
 /** Where a load is: streaming the file into the load table, promoting it into raw / staging / audit, the core upsert, the commit. */
-export type IngestPhase = 'reading' | 'promoting' | 'upserting' | 'committing';
+export type IngestPhase = 'reading' | 'promoting' | 'upserting' | 'lifecycle' | 'committing';
 
 /** A load in flight, as logged every few seconds. */
 export interface IngestProgress {
@@ -87,11 +88,13 @@ export interface IngestResult {
   readonly reason: string | null;
   /** What the core upsert did (ingested files only). */
   readonly upserts?: UpsertCounts;
+  /** What the lifecycle found (ingested files only). */
+  readonly lifecycle?: LifecycleCounts;
   /**
    * Where the time went (ingested files only): reading the file into the temp table, the promote
-   * into raw / staging / audit, the core upsert; all three inside the one transaction.
+   * into raw / staging / audit, the core upsert, the lifecycle; all inside the one transaction.
    */
-  readonly phases?: { readonly readMs: number; readonly promoteMs: number; readonly upsertMs: number };
+  readonly phases?: { readonly readMs: number; readonly promoteMs: number; readonly upsertMs: number; readonly lifecycleMs: number };
 }
 
 /** The file changed (size, mtime, ctime or inode) while it was read: nothing was stored; try again later. */
@@ -103,6 +106,12 @@ const CHUNK = 1 << 20;
 /** Largest previous file whose payload addresses are held in memory for the next load (~24 B each). */
 const KNOWN_PAYLOADS_MAX = 1_000_000;
 const HEAD_STEP = 64 * 1024;
+
+/**
+ * Pairs of files a live load brings up to date at most: a late file and its successor, the files
+ * whose partial flag it changes; a backlog (after the lifecycle's migration) catches up over the next files.
+ */
+const LIVE_MAX_PAIRS = 24;
 
 /** The file's bytes are stored already (raw.csv_files.sha256 is unique): the load rolls back. */
 class DuplicateContentError extends Error {
@@ -211,10 +220,13 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
+      await placeFile(client, fileId);
       const tUpsert = performance.now();
       tracker.phase = 'upserting';
       const upserts = await upsertCore(client, fileId, layout, LIVE_SOURCE);
       const upsertMs = Math.round(performance.now() - tUpsert);
+      tracker.phase = 'lifecycle';
+      const lifecycle = await updateLifecycle(client, fileId, { maxPairs: LIVE_MAX_PAIRS });
       tracker.phase = 'committing';
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       // The reader counted them: a file without any does not scan the load table for none.
@@ -225,10 +237,12 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       const vin = pct(encoder.counts.vinEmptyRows, counts.rows);
       const lot = pct(encoder.counts.lotEmptyRows, counts.rows);
       const out = { ...result(base, 'ingested', { ...summary, fileId, dataRows: counts.rows, parseErrors, newPayloads: counts.newPayloads, vin, lot, reason: null }, t0), upserts,
-        phases: { readMs, promoteMs: promoteMs - upsertMs, upsertMs } };
+        lifecycle, phases: { readMs, promoteMs: promoteMs - upsertMs - lifecycle.ms, upsertMs, lifecycleMs: lifecycle.ms } };
       log.info({ file_id: fileId, sha256: loaded.sha256, rows: counts.rows, parse_errors: parseErrors, new_payloads: counts.newPayloads,
         lots: upserts.lots, vehicles: upserts.vehicles, vin_conflicts: upserts.vinConflicts, unknown_sale_status: upserts.unknownSaleStatus,
-        read_ms: readMs, promote_ms: promoteMs, upsert_ms: upsertMs, seconds: out.seconds }, 'file ingested');
+        partial: lifecycle.partial, lot_events: lifecycle.events, outcomes: lifecycle.outcomes, lots_listed: lifecycle.listed,
+        read_ms: readMs, promote_ms: promoteMs, upsert_ms: upsertMs, lifecycle_ms: lifecycle.ms, seconds: out.seconds }, 'file ingested');
+      if (lifecycle.partial) log.warn({ file_id: fileId, rows: counts.rows }, 'file is not a full snapshot: its absences are not taken as disappearances (docs/lifecycle.md)');
       return out;
     }
 

@@ -4,7 +4,7 @@ import { withClient } from '../db/pool.js';
 import { isSchemaCurrent } from '../db/migrate.js';
 import { countQueue, type QueueState } from '../queue/fileQueue.js';
 import {
-  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFiles, summarizeLastDay, type DaySummary, type HourFigures, type QueueError,
+  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFiles, summarizeLastDay, summarizeLifecycle, type DaySummary, type LifecycleSummary, type HourFigures, type QueueError,
   type RecentFile,
 } from './statusQueries.js';
 
@@ -48,6 +48,7 @@ export interface RecentActivity {
   readonly files: readonly RecentFile[];
   readonly lastError: QueueError | null;
   readonly lastDay: DaySummary;
+  readonly lifecycle: LifecycleSummary;
   /** The last 24 hours by hour, for the chart. */
   readonly hours: readonly HourFigures[];
 }
@@ -159,6 +160,7 @@ export class DaemonStatus {
       files: await listRecentFiles(client, limit),
       lastError: await lastQueueError(client),
       lastDay: await summarizeLastDay(client),
+      lifecycle: await summarizeLifecycle(client),
       hours: await listLastDayByHour(client),
     })).catch((err: unknown) => {
       this.log.debug({ err }, 'status page: database query failed');

@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import type { DatabaseCheck } from './health.js';
 import type { FileOutcome } from '../queue/worker.js';
+import { EVENT_KINDS, OUTCOMES } from '../lifecycle/updateLifecycle.js';
 
 /** What the scrape-time gauges read: the daemon's own state and one bounded look at the database. */
 export interface MetricsSource {
@@ -41,6 +42,10 @@ export class Metrics {
   private readonly upserts: client.Counter<'table' | 'action'>;
   private readonly vinConflicts: client.Counter;
   private readonly unknownSaleStatus: client.Counter;
+  private readonly lotEvents: client.Counter<'kind'>;
+  private readonly lotOutcomes: client.Counter<'outcome'>;
+  private readonly partialFiles: client.Counter;
+  private readonly lotsListed: client.Gauge;
   /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
   private lastSuccess = 0;
 
@@ -84,6 +89,22 @@ export class Metrics {
       name: 'vinops_etl_unknown_sale_status_total', registers,
       help: 'Lots applied to public.lots whose Sale Status is not Pure Sale, On Minimum Bid or On Approval (kept as in the file; audit.v_sale_status).',
     });
+
+    this.lotEvents = new client.Counter({
+      name: 'vinops_etl_lot_events_total', registers, labelNames: ['kind'],
+      help: 'Lot events written to public.lot_events by kind (a pair computed again counts its events again).',
+    });
+    for (const kind of EVENT_KINDS) this.lotEvents.inc({ kind }, 0);
+    this.lotOutcomes = new client.Counter({
+      name: 'vinops_etl_lot_outcomes_total', registers, labelNames: ['outcome'],
+      help: 'Lots that took an outcome (sold, not_sold, on_approval, withdrawn), a correction included.',
+    });
+    for (const outcome of OUTCOMES) this.lotOutcomes.inc({ outcome }, 0);
+    this.partialFiles = new client.Counter({
+      name: 'vinops_etl_partial_files_total', registers,
+      help: 'Ingested files flagged as not a full snapshot (too few rows): stored, their absences not taken as disappearances.',
+    });
+    this.lotsListed = new client.Gauge({ name: 'vinops_etl_lots_listed', registers, help: 'Lots present in the newest full snapshot, as of the last file ingested here.' });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
     new client.Gauge({
@@ -150,6 +171,12 @@ export class Metrics {
         for (const table of UPSERT_TABLES) for (const action of UPSERT_ACTIONS) this.upserts.inc({ table, action }, r.upserts[table][action]);
         this.vinConflicts.inc(r.upserts.vinConflicts);
         this.unknownSaleStatus.inc(r.upserts.unknownSaleStatus);
+      }
+      if (r.lifecycle !== undefined) {
+        for (const kind of EVENT_KINDS) this.lotEvents.inc({ kind }, r.lifecycle.events[kind]);
+        for (const outcome of OUTCOMES) this.lotOutcomes.inc({ outcome }, r.lifecycle.outcomes[outcome]);
+        if (r.lifecycle.partial) this.partialFiles.inc();
+        this.lotsListed.set(r.lifecycle.listed);
       }
     } catch {
       // A metric cannot take a value (a bug): the outcome is in the log and the database anyway.

@@ -1,5 +1,16 @@
 import type { DaemonStatus, DatabaseCheck, InFlightFile, Readiness, RecentActivity } from './health.js';
-import type { HourFigures, RecentFile } from './statusQueries.js';
+import type { HourFigures, LifecycleSummary, RecentFile } from './statusQueries.js';
+
+/** The lifecycle part: lots listed, the last file's events, partial files. */
+function lifecycleSection(l: LifecycleSummary): string {
+  const events = Object.entries(l.events).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${num(n)} ${esc(k)}`).join(', ');
+  return [
+    `<p id="lots-listed">${esc(plural(l.lots_listed, 'lot'))} listed in the newest full snapshot</p>`,
+    l.file_id === null ? '' : `<p id="last-events">Events of the last file (${esc(l.path ?? '')}): ${events === '' ? 'none' : events}</p>`,
+    l.partial ? `<p class="alert" id="last-partial">The last file is not a full snapshot: ${esc(l.partial_reason ?? '')}. Its absences are not taken as disappearances.</p>` : '',
+    l.partial_last_day > 0 ? `<p class="bad" id="partial-day">${esc(plural(l.partial_last_day, 'partial file'))} in the last 24 hours (raw.csv_files.partial)</p>` : '',
+  ].join('');
+}
 
 /** Files listed on the page. */
 const RECENT_FILES = 20;
@@ -60,6 +71,8 @@ export function renderStatusPage(d: StatusPageData): string {
       `<p id="last-day">${esc(plural(day.files, 'file'))} stored, ${esc(plural(day.rows, 'row'))}, ${esc(plural(day.parse_errors, 'parse error'))}, ` +
         `VIN unknown ${pct(day.vin_unknown_pct)}, lot unknown ${pct(day.lot_unknown_pct)}</p>`,
       renderDayChart(a.hours),
+      '<h2>Lots</h2>',
+      lifecycleSection(a.lifecycle),
       '<h2>Recent files</h2>',
       a.files.length === 0 ? '<p class="muted">no files yet: none queued by the daemon or ingested with <code>vinops-etl ingest</code></p>' : recentTable(a.files),
     );

@@ -122,6 +122,32 @@ export async function summarizeLastDay(db: pg.Pool | pg.ClientBase): Promise<Day
   return rows[0]!;
 }
 
+/** The lifecycle as of the last file ingested: its events by kind, the lots listed, partial files. */
+export interface LifecycleSummary {
+  readonly file_id: string | null;
+  readonly path: string | null;
+  readonly snapshot_at: Date | null;
+  readonly partial: boolean;
+  readonly partial_reason: string | null;
+  /** Events recorded at that file, by kind. */
+  readonly events: Record<string, number>;
+  readonly lots_listed: number;
+  /** Files flagged partial among those stored in the last 24 hours. */
+  readonly partial_last_day: number;
+}
+
+export async function summarizeLifecycle(db: pg.Pool | pg.ClientBase): Promise<LifecycleSummary> {
+  const { rows } = await db.query<LifecycleSummary>(
+    `SELECT f.file_id, f.path, f.snapshot_at, coalesce(f.partial, false) AS partial, f.partial_reason,
+            coalesce((SELECT jsonb_object_agg(k.kind, k.n) FROM (SELECT e.kind, count(*)::int AS n FROM public.lot_events e
+                        WHERE e.file_id = f.file_id GROUP BY e.kind) k), '{}'::jsonb) AS events,
+            (SELECT count(*)::int FROM public.lots WHERE listed) AS lots_listed,
+            (SELECT count(*)::int FROM raw.csv_files WHERE partial AND ingested_at > now() - interval '24 hours') AS partial_last_day
+       FROM (SELECT 1) one
+       LEFT JOIN LATERAL (SELECT * FROM raw.csv_files ORDER BY ingested_at DESC LIMIT 1) f ON true`);
+  return rows[0]!;
+}
+
 /** One hour of the status page's chart. */
 export interface HourFigures {
   /** Start of the hour. */

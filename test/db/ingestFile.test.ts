@@ -401,8 +401,9 @@ describe('staging typing (docs/feed.md)', () => {
         array_agg(atttypid::regtype::text ORDER BY attnum) AS types,
         (SELECT array_agg(t::regtype::text ORDER BY n) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)) AS expected_types
       FROM pg_attribute WHERE attrelid = 'staging.copart_typed'::regclass AND attnum > 0 AND NOT attisdropped`,
-    [['uuid', ...TYPED_COLUMNS.map(([, type]) => type)]]);
-    expect(rows[0].cols).toEqual(['payload_hash', ...TYPED_COLUMNS.map(([name]) => name)]);
+    [['uuid', ...TYPED_COLUMNS.map(([, type]) => type), 'uuid']]);
+    // After the typed columns: the file that first brought the payload (migrations/0011).
+    expect(rows[0].cols).toEqual(['payload_hash', ...TYPED_COLUMNS.map(([name]) => name), 'first_file_id']);
     expect(rows[0].types).toEqual(rows[0].expected_types);
   });
 

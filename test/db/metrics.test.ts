@@ -155,8 +155,9 @@ describe('/metrics', () => {
     expect(s.some((x) => x.name === 'process_cpu_seconds_total')).toBe(true);
     expect(s.some((x) => x.name === 'nodejs_heap_size_used_bytes')).toBe(true);
     const allowed: Record<string, readonly string[]> = {
-      outcome: ['ingested', 'duplicate', 'failed', 'rejected'], state: ['pending', 'running', 'failed'], field: ['vin', 'lot'],
-      table: ['lots', 'vehicles'], action: ['inserted', 'updated', 'unchanged', 'stale'],
+      outcome: ['ingested', 'duplicate', 'failed', 'rejected', 'sold', 'not_sold', 'on_approval', 'withdrawn'], state: ['pending', 'running', 'failed'],
+      field: ['vin', 'lot'], table: ['lots', 'vehicles'], action: ['inserted', 'updated', 'unchanged', 'stale'],
+      kind: ['appeared', 'disappeared', 'reappeared', 'relisted', 'changed'],
     };
     for (const x of s.filter((x) => x.name.startsWith('vinops_etl_'))) {
       for (const [k, value] of Object.entries(x.labels)) {

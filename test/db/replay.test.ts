@@ -201,7 +201,10 @@ describe('replay from raw', () => {
     });
     // --json keys are snake_case, as in the database and `status --json`.
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; typed_inserted: number; upserts: ReplayResult['upserts'] });
-    expect(lines.map((l) => l.outcome)).toEqual(Array(13).fill('replayed'));
+    // One line per file, then the lifecycle computed again over every pair in feed order.
+    expect(lines.map((l) => l.outcome)).toEqual([...Array(13).fill('replayed'), 'lifecycle']);
+    expect(lines.at(-1)).toMatchObject({ outcome: 'lifecycle', pairs: expect.any(Number) });
+    lines.pop();
     const typedRows = lines.reduce((n, l) => n + l.typed_inserted, 0);
     expect(typedRows).toBe(snapshot.typed.length); // each payload typed once, though files repeat them
     expect(lines.reduce((n, l) => n + l.upserts.lots.inserted, 0)).toBe(snapshot.lots.length);

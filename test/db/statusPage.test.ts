@@ -38,6 +38,8 @@ function page(over: Partial<StatusPageData> = {}, hourFigures: HourFigures[] = h
       files: [file({})],
       lastError: null,
       lastDay: { files: 1, rows: 154_000, parse_errors: 1, vin_unknown_pct: 1.25, lot_unknown_pct: 0 },
+      lifecycle: { file_id: 'f1', path: '/raw/2025/10/23/1145.csv', snapshot_at: new Date('2025-10-23T11:45:00Z'), partial: false, partial_reason: null,
+        events: { changed: 1520, appeared: 310, disappeared: 298 }, lots_listed: 153_912, partial_last_day: 0 },
       hours: hourFigures,
     },
     ...over,
@@ -62,6 +64,18 @@ function points(svg: XmlElement[], series: string): XmlElement[] {
 }
 
 describe('the status page', () => {
+  it('shows the lots listed and the last file\'s events by kind, and a partial file loudly', () => {
+    const html = renderStatusPage(page());
+    expect(html).toContain('<p id="lots-listed">153,912 lots listed in the newest full snapshot</p>');
+    expect(html).toContain('Events of the last file (/raw/2025/10/23/1145.csv): 310 appeared, 1,520 changed, 298 disappeared</p>');
+    expect(html).not.toContain('id="last-partial"');
+    const base = page();
+    const partial = renderStatusPage({ ...base, activity: { ...base.activity!, lifecycle: { ...base.activity!.lifecycle, partial: true,
+      partial_reason: '12 rows, below 80 % of the median 46 of the 8 files before it', partial_last_day: 2 } } });
+    expect(partial).toMatch(/<p class="alert" id="last-partial">The last file is not a full snapshot: 12 rows, below 80 % of the median 46/);
+    expect(partial).toContain('2 partial files in the last 24 hours');
+  });
+
   it('writes numbers with thousands separators, "1 file" in the singular, rows/s per file and the file_id', () => {
     const html = renderStatusPage(page());
     expect(html).toContain('id="queue-pending">1,234</td>');

@@ -36,8 +36,9 @@ export async function registerFile(client: pg.ClientBase, f: FileRecord): Promis
   const { rows } = await client.query<{ file_id: string }>(
     `INSERT INTO raw.csv_files (path, sha256, bytes, row_count, record_count, parse_error_count, headers_jsonb,
        payload_keys, id_key, header_variant, missing_columns, extra_columns, has_bom, line_ending, blank_lines,
-       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms, first_irregularity)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms, first_irregularity, snapshot_at, snapshot_rule)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+       coalesce($18::timestamptz, $19::timestamptz), CASE WHEN $18::timestamptz IS NULL THEN 'file_mtime' ELSE 'window' END)
      ON CONFLICT (sha256) DO NOTHING
      RETURNING file_id`,
     [f.path, f.sha256, f.bytes, f.rowCount, f.recordCount, f.parseErrorCount, JSON.stringify(f.layout.names),
@@ -116,8 +117,8 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
     await client.query('ANALYZE vinops_new');
     await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
       SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
-    await client.query(`INSERT INTO staging.copart_typed (payload_hash, ${TYPED_NAMES.join(', ')})
-      SELECT l.hash, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+    await client.query(`INSERT INTO staging.copart_typed (payload_hash, first_file_id, ${TYPED_NAMES.join(', ')})
+      SELECT l.hash, $1, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`, [fileId]);
     await analyzeIfOutgrown(client, newPayloads);
   }
   const { rows } = await client.query<{ rows: number }>(`WITH ins AS (

@@ -1,0 +1,128 @@
+import type pg from 'pg';
+import { analyzeTempTable } from '../db/tempTables.js';
+import { lockPayloadStore } from '../db/locks.js';
+import { withTransaction } from '../db/transaction.js';
+import { buildLayout, payloadPosition } from '../feed/layout.js';
+import {
+  AUCTION_GRACE, COLLECT_LOTS, COUNT_LISTED, COUNT_FILE_EVENTS, COUNT_PENDING, CREATE_AFFECTED, DELETE_FILE_EVENTS, DELETE_RELISTS, DROP_PAIR_TABLES,
+  FIX_PRESENCE_KINDS, FORGET_FILE_PAIR, INSERT_PAIR_EVENTS, INSERT_RELISTS, LIFECYCLE_TABLES, LIST_PENDING, LIST_WITHDRAWN,
+  MARK_PARTIAL, PAIR_LOTS, PAIR_ROWS, RECORD_FILE_PAIR, REFRESH_LOTS, SNAPSHOT_FROM_ROWS, TRACKED_FIELDS,
+} from './lifecycleStatements.js';
+
+/**
+ * The lot lifecycle (docs/lifecycle.md): once a file's rows are stored, its place in feed order, the
+ * events of every pair of consecutive full snapshots that this changed, and the state and outcome of
+ * the lots those events concern. Set-based, in the caller's transaction (which holds the payload lock).
+ */
+
+export const EVENT_KINDS = ['appeared', 'disappeared', 'reappeared', 'relisted', 'changed'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+export const OUTCOMES = ['sold', 'not_sold', 'on_approval', 'withdrawn'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export interface LifecycleCounts {
+  /** Whether the file is flagged as not a full snapshot. */
+  readonly partial: boolean;
+  /** Pairs whose events were (re)computed; 1 for a file that arrives in order. */
+  readonly pairs: number;
+  /** Pairs still to compute (more than maxPairs were pending). */
+  readonly pendingPairs: number;
+  /** Events now recorded at the files whose pairs this run computed, by kind. */
+  readonly events: Record<EventKind, number>;
+  /** Lots that took each outcome in this run. */
+  readonly outcomes: Record<Outcome, number>;
+  /** Lots present in the newest full snapshot. */
+  readonly listed: number;
+  readonly ms: number;
+}
+
+/** Places a new file in feed order: its snapshot time when its path gave none, and the partial flags around it. */
+export async function placeFile(client: pg.ClientBase, fileId: string): Promise<void> {
+  await client.query(SNAPSHOT_FROM_ROWS, [fileId]);
+  await client.query(MARK_PARTIAL, [fileId]);
+}
+
+/** Marks the pairs of the given files (and of the files after them) to be computed again; all when null. */
+export async function markPairsStale(client: pg.ClientBase, fileIds: readonly string[] | null): Promise<void> {
+  if (fileIds === null) await client.query('UPDATE raw.csv_files SET lifecycle_at = NULL WHERE lifecycle_at IS NOT NULL');
+  else await client.query('UPDATE raw.csv_files SET lifecycle_at = NULL WHERE file_id = ANY ($1::uuid[]) OR lifecycle_prev_file_id = ANY ($1::uuid[])', [fileIds]);
+}
+
+/**
+ * Brings the events and lot states up to date with the files stored: computes the pairs that are
+ * missing or whose earlier file changed (a late file lands between two stored ones; a file's
+ * partial flag changed), then evaluates the lots they concern. In order, the one new pair.
+ */
+export async function updateLifecycle(client: pg.ClientBase, fileId: string | null, options: { maxPairs?: number } = {}): Promise<LifecycleCounts> {
+  const t0 = performance.now();
+  await client.query(CREATE_AFFECTED);
+  for (const { file_id } of (await client.query<{ file_id: string }>(LIST_WITHDRAWN)).rows) {
+    await client.query(DELETE_FILE_EVENTS, [file_id]);
+    await client.query(FORGET_FILE_PAIR, [file_id]);
+  }
+  const pending = await client.query<{ file_id: string; snapshot_at: Date; headers: string[]; prev_id: string | null;
+    prev_snapshot_at: Date | null; prev_headers: string[] | null }>(LIST_PENDING, [options.maxPairs ?? null]);
+  for (const p of pending.rows) {
+    await client.query(DELETE_FILE_EVENTS, [p.file_id]);
+    await computePair(client, p);
+  }
+  const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  if (pending.rows.length > 0 || (await client.query(`SELECT 1 FROM ${LIFECYCLE_TABLES.affected} LIMIT 1`)).rowCount! > 0) {
+    await client.query(FIX_PRESENCE_KINDS);
+    await client.query(COLLECT_LOTS);
+    await analyzeTempTable(client, LIFECYCLE_TABLES.lots, ['lot', 'vin']);
+    await client.query(DELETE_RELISTS);
+    await client.query(INSERT_RELISTS);
+    const changed = await client.query<{ was: Outcome | null; outcome: Outcome | null }>(REFRESH_LOTS, [AUCTION_GRACE]);
+    for (const r of changed.rows) if (r.outcome !== null && r.outcome !== r.was) outcomes[r.outcome]++;
+    await client.query(`DROP TABLE ${LIFECYCLE_TABLES.lots}`);
+  }
+  await client.query(`DROP TABLE ${LIFECYCLE_TABLES.affected}`);
+  const events = Object.fromEntries(EVENT_KINDS.map((k) => [k, 0])) as Record<EventKind, number>;
+  const computed = pending.rows.map((p) => p.file_id);
+  if (computed.length > 0) {
+    const { rows } = await client.query<{ kind: EventKind; n: number }>(COUNT_FILE_EVENTS, [computed]);
+    for (const r of rows) events[r.kind] = r.n;
+  }
+  const partial = fileId === null ? false
+    : (await client.query<{ partial: boolean }>('SELECT partial FROM raw.csv_files WHERE file_id = $1', [fileId])).rows[0]?.partial ?? false;
+  const listed = (await client.query<{ n: number }>(COUNT_LISTED)).rows[0]!.n;
+  const { rows: [left] } = await client.query<{ n: number }>(COUNT_PENDING);
+  return { partial, pairs: pending.rows.length, pendingPairs: left!.n, events, outcomes, listed, ms: Math.round(performance.now() - t0) };
+}
+
+async function computePair(client: pg.ClientBase, p: { file_id: string; snapshot_at: Date; headers: string[]; prev_id: string | null;
+  prev_snapshot_at: Date | null; prev_headers: string[] | null }): Promise<void> {
+  await client.query(PAIR_ROWS, [p.prev_id, p.file_id]);
+  await analyzeTempTable(client, LIFECYCLE_TABLES.rows, ['lot_external_id', 'payload_hash']);
+  await client.query(PAIR_LOTS, [damagePosition(p.prev_headers), damagePosition(p.headers)]);
+  await client.query(INSERT_PAIR_EVENTS, [p.file_id, p.snapshot_at, p.prev_snapshot_at, TRACKED_FIELDS.map(([f]) => f)]);
+  await client.query(RECORD_FILE_PAIR, [p.file_id, p.prev_id]);
+  await client.query(DROP_PAIR_TABLES);
+}
+
+/** Position of Damage Description among a stored file's payload values (1-based), null when it has none. */
+function damagePosition(headers: string[] | null): number | null {
+  if (headers === null) return null;
+  const layout = buildLayout(headers, { hasBom: false, eol: 'LF', dataOffset: 0 });
+  const i = layout.roleIndex.damageDescription;
+  return i === undefined ? null : payloadPosition(layout, i);
+}
+
+/**
+ * Computes every pending pair, one transaction per pair (each takes the payload lock, so the daemon
+ * can load meanwhile): `replay --all` after its files, or a backlog. Returns the pairs computed.
+ */
+export async function catchUpLifecycle(client: pg.ClientBase, options: { signal?: AbortSignal; onPair?: (c: LifecycleCounts) => void } = {}): Promise<number> {
+  let pairs = 0;
+  while (options.signal?.aborted !== true) {
+    const counts = await withTransaction(client, async () => {
+      await lockPayloadStore(client);
+      return updateLifecycle(client, null, { maxPairs: 1 });
+    });
+    pairs += counts.pairs;
+    options.onPair?.(counts);
+    if (counts.pendingPairs === 0 || counts.pairs === 0) break;
+  }
+  return pairs;
+}

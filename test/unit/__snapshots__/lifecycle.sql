@@ -1,0 +1,216 @@
+-- CREATE_AFFECTED
+CREATE TEMP TABLE vinops_lc_affected (lot text NOT NULL) ON COMMIT DROP;
+
+-- SNAPSHOT_FROM_ROWS
+UPDATE raw.csv_files f SET snapshot_at = m.newest, snapshot_rule = 'last_updated'
+  FROM (SELECT max(t.source_updated_at) AS newest
+          FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+          JOIN staging.copart_typed t ON t.payload_hash = h
+         WHERE c.file_id = $1) m
+ WHERE f.file_id = $1 AND f.window_start IS NULL AND m.newest IS NOT NULL;
+
+-- MARK_PARTIAL
+WITH ordered AS (
+    SELECT file_id, snapshot_at, sha256, row_count, partial, row_number() OVER (ORDER BY snapshot_at, sha256) AS pos
+      FROM raw.csv_files),
+  me AS (SELECT pos FROM ordered WHERE file_id = $1),
+  judged AS (
+    SELECT o.file_id, o.partial, o.row_count, r.median, r.n,
+           coalesce(o.row_count < 0.8 * r.median, false) AS now_partial
+      FROM ordered o CROSS JOIN me
+      CROSS JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY b.row_count) AS median, count(*) AS n
+                            FROM ordered b WHERE b.pos < o.pos AND b.pos >= o.pos - 8) r
+     WHERE o.pos BETWEEN me.pos AND me.pos + 8)
+  UPDATE raw.csv_files f SET partial = j.now_partial,
+         partial_reason = CASE WHEN j.now_partial THEN format('%s rows, below %s of the median %s of the %s files before it',
+           j.row_count, '80 %', round(j.median::numeric), j.n) END
+    FROM judged j WHERE f.file_id = j.file_id AND f.partial IS DISTINCT FROM j.now_partial
+  RETURNING f.file_id, f.partial;
+
+-- LIST_WITHDRAWN
+SELECT file_id FROM raw.csv_files WHERE partial AND lifecycle_at IS NOT NULL;
+
+-- LIST_PENDING
+WITH chain AS (
+    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_at,
+           lag(file_id) OVER w AS prev_id, lag(snapshot_at) OVER w AS prev_snapshot_at, lag(headers_jsonb) OVER w AS prev_headers
+      FROM raw.csv_files WHERE NOT partial WINDOW w AS (ORDER BY snapshot_at, sha256))
+  SELECT c.file_id, c.snapshot_at, c.sha256, c.headers_jsonb AS headers, c.prev_id, c.prev_snapshot_at, c.prev_headers
+    FROM chain c
+   WHERE c.lifecycle_at IS NULL
+      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id)
+      OR (c.prev_id IS NULL AND c.lifecycle_prev_file_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id))
+   ORDER BY c.snapshot_at, c.sha256 LIMIT $1;
+
+-- COUNT_PENDING
+SELECT count(*)::int AS n FROM (WITH chain AS (
+    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_at,
+           lag(file_id) OVER w AS prev_id, lag(snapshot_at) OVER w AS prev_snapshot_at, lag(headers_jsonb) OVER w AS prev_headers
+      FROM raw.csv_files WHERE NOT partial WINDOW w AS (ORDER BY snapshot_at, sha256))
+  SELECT c.file_id, c.snapshot_at, c.sha256, c.headers_jsonb AS headers, c.prev_id, c.prev_snapshot_at, c.prev_headers
+    FROM chain c
+   WHERE c.lifecycle_at IS NULL
+      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id)
+      OR (c.prev_id IS NULL AND c.lifecycle_prev_file_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id))) p;
+
+-- DELETE_FILE_EVENTS
+WITH gone AS (DELETE FROM public.lot_events WHERE file_id = $1 RETURNING lot_external_id)
+  INSERT INTO vinops_lc_affected (lot) SELECT DISTINCT lot_external_id FROM gone;
+
+-- FORGET_FILE_PAIR
+UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL WHERE file_id = $1;
+
+-- PAIR_ROWS
+CREATE TEMP TABLE vinops_lc_rows ON COMMIT DROP AS
+  WITH a AS MATERIALIZED (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+                           WHERE c.file_id = $1 AND h IS NOT NULL),
+       b AS MATERIALIZED (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+                           WHERE c.file_id = $2 AND h IS NOT NULL),
+       moved AS (SELECT coalesce(a.h, b.h) AS h FROM a FULL JOIN b ON a.h = b.h WHERE a.h IS NULL OR b.h IS NULL),
+       lots AS (SELECT DISTINCT t.lot_external_id FROM moved JOIN staging.copart_typed t ON t.payload_hash = moved.h
+                 WHERE t.lot_external_id IS NOT NULL)
+  SELECT * FROM (
+    SELECT t.*, t.payload_hash IN (SELECT h FROM a) AS in_prev, t.payload_hash IN (SELECT h FROM b) AS in_cur
+      FROM lots JOIN staging.copart_typed t USING (lot_external_id)) x
+   WHERE in_prev OR in_cur;
+
+-- PAIR_LOTS
+CREATE TEMP TABLE vinops_lc_pair ON COMMIT DROP AS
+  SELECT coalesce(c.lot_external_id, p.lot_external_id) AS lot, p.payload_hash AS p_hash, c.payload_hash AS c_hash,
+         p.vin_normalized AS p_vin, c.vin_normalized AS c_vin,
+         CASE WHEN p.payload_hash <> c.payload_hash THEN ARRAY[p.sale_status, trim_scale(p.high_bid)::text, to_char(p.auction_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), trim_scale(p.buy_it_now_price)::text, trim_scale(p.est_retail_value)::text, trim_scale(p.repair_cost)::text, trim_scale(p.odometer)::text, (SELECT nullif(btrim(CASE WHEN q.vals IS NULL THEN split_part(q.vals_text, E'\x1f', $1::int) ELSE q.vals[$1::int] END), '')
+           FROM raw.payloads q WHERE q.hash = p.payload_hash AND $1::int IS NOT NULL), p.has_keys, p.yard_number::text, p.vin_normalized] END AS p_vals,
+         CASE WHEN p.payload_hash <> c.payload_hash THEN ARRAY[c.sale_status, trim_scale(c.high_bid)::text, to_char(c.auction_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), trim_scale(c.buy_it_now_price)::text, trim_scale(c.est_retail_value)::text, trim_scale(c.repair_cost)::text, trim_scale(c.odometer)::text, (SELECT nullif(btrim(CASE WHEN q.vals IS NULL THEN split_part(q.vals_text, E'\x1f', $2::int) ELSE q.vals[$2::int] END), '')
+           FROM raw.payloads q WHERE q.hash = c.payload_hash AND $2::int IS NOT NULL), c.has_keys, c.yard_number::text, c.vin_normalized] END AS c_vals
+    FROM (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lc_rows WHERE in_prev
+    ORDER BY lot_external_id, coalesce(source_updated_at, '-infinity'::timestamptz) DESC, payload_hash DESC) p FULL JOIN (SELECT DISTINCT ON (lot_external_id) * FROM vinops_lc_rows WHERE in_cur
+    ORDER BY lot_external_id, coalesce(source_updated_at, '-infinity'::timestamptz) DESC, payload_hash DESC) c ON c.lot_external_id = p.lot_external_id;
+
+-- INSERT_PAIR_EVENTS
+WITH ins AS (
+    INSERT INTO public.lot_events (lot_external_id, vin, kind, field, old_value, new_value, file_id, snapshot_at, previous_snapshot_at)
+    SELECT x.lot, x.c_vin, 'appeared', NULL, NULL, NULL, $1::uuid, $2::timestamptz, $3::timestamptz FROM vinops_lc_pair x WHERE x.p_hash IS NULL
+    UNION ALL
+    SELECT x.lot, x.p_vin, 'disappeared', NULL, NULL, NULL, $1, $2, $3 FROM vinops_lc_pair x WHERE x.c_hash IS NULL
+    UNION ALL
+    SELECT x.lot, x.c_vin, 'changed', f.field, f.old_value, f.new_value, $1, $2, $3
+      FROM vinops_lc_pair x CROSS JOIN LATERAL unnest($4::text[], x.p_vals, x.c_vals) AS f(field, old_value, new_value)
+     WHERE x.p_vals IS NOT NULL AND f.old_value IS DISTINCT FROM f.new_value
+    RETURNING lot_external_id)
+  INSERT INTO vinops_lc_affected (lot) SELECT DISTINCT lot_external_id FROM ins;
+
+-- RECORD_FILE_PAIR
+UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now() WHERE file_id = $1;
+
+-- DROP_PAIR_TABLES
+DROP TABLE vinops_lc_rows, vinops_lc_pair;
+
+-- FIX_PRESENCE_KINDS
+UPDATE public.lot_events e SET kind = x.want
+    FROM (SELECT v.event_id, v.kind,
+                 CASE WHEN row_number() OVER (PARTITION BY v.lot_external_id ORDER BY v.snapshot_at, f.sha256) = 1 THEN 'appeared' ELSE 'reappeared' END AS want
+            FROM public.lot_events v LEFT JOIN raw.csv_files f USING (file_id)
+           WHERE v.kind IN ('appeared', 'reappeared') AND v.lot_external_id IN (SELECT lot FROM vinops_lc_affected)) x
+   WHERE e.event_id = x.event_id AND x.kind <> x.want;
+
+-- COLLECT_LOTS
+CREATE TEMP TABLE vinops_lc_lots ON COMMIT DROP AS
+  WITH a AS (SELECT DISTINCT lot FROM vinops_lc_affected),
+       v AS (SELECT DISTINCT l.vin FROM a JOIN public.lots l ON l.lot_external_id = a.lot WHERE l.vin IS NOT NULL),
+       linked AS (SELECT e.related_lot_external_id AS lot FROM public.lot_events e
+                   WHERE e.kind = 'relisted' AND e.lot_external_id IN (SELECT lot FROM a)
+                  UNION SELECT e.lot_external_id FROM public.lot_events e
+                   WHERE e.kind = 'relisted' AND e.related_lot_external_id IN (SELECT lot FROM a)),
+       every AS (SELECT lot FROM a UNION SELECT l.lot_external_id FROM v JOIN public.lots l ON l.vin = v.vin
+                 UNION SELECT lot FROM linked)
+  SELECT e.lot, l.vin FROM every e JOIN public.lots l ON l.lot_external_id = e.lot;
+
+-- DELETE_RELISTS
+DELETE FROM public.lot_events WHERE kind = 'relisted' AND lot_external_id IN (SELECT lot FROM vinops_lc_lots);
+
+-- INSERT_RELISTS
+WITH ins AS (
+    INSERT INTO public.lot_events (lot_external_id, vin, kind, related_lot_external_id, file_id, snapshot_at, previous_snapshot_at)
+    SELECT x.lot, x.vin, 'relisted', y.lot, a.file_id, a.snapshot_at, a.previous_snapshot_at
+      FROM vinops_lc_lots x
+      JOIN public.lot_events a ON a.lot_external_id = x.lot AND a.kind = 'appeared'
+      CROSS JOIN LATERAL (
+        SELECT o.lot_external_id AS lot
+          FROM public.lots o
+          CROSS JOIN LATERAL (SELECT e.kind, e.snapshot_at FROM public.lot_events e
+                               WHERE e.lot_external_id = o.lot_external_id AND e.snapshot_at <= a.snapshot_at
+                                 AND e.kind IN ('appeared', 'reappeared', 'disappeared')
+                               ORDER BY e.snapshot_at DESC LIMIT 1) s
+         WHERE o.vin = x.vin AND o.lot_external_id <> x.lot AND s.kind = 'disappeared'
+         ORDER BY s.snapshot_at DESC, o.lot_external_id DESC LIMIT 1) y
+     WHERE x.vin IS NOT NULL
+    RETURNING 1)
+  SELECT count(*)::int AS n FROM ins;
+
+-- REFRESH_LOTS
+WITH RECURSIVE
+  links AS (SELECT lot_external_id AS lot, related_lot_external_id AS prev FROM public.lot_events
+             WHERE kind = 'relisted' AND lot_external_id IN (SELECT lot FROM vinops_lc_lots)),
+  chain (lot, n) AS (
+    SELECT x.lot, CASE WHEN k.prev IS NULL THEN 0
+                       ELSE coalesce((SELECT o.relist_count FROM public.lots o WHERE o.lot_external_id = k.prev), 0) + 1 END
+      FROM vinops_lc_lots x LEFT JOIN links k ON k.lot = x.lot
+     WHERE k.prev IS NULL OR k.prev NOT IN (SELECT lot FROM vinops_lc_lots)
+    UNION ALL
+    SELECT k.lot, c.n + 1 FROM chain c JOIN links k ON k.prev = c.lot),
+  state AS (
+    SELECT x.lot, f.first_seen, p.kind AS presence, p.snapshot_at AS presence_at, p.previous_snapshot_at AS presence_prev,
+           k.prev AS previous_lot, c.n AS relist_count, r.relisted_at, b.high_bid
+      FROM vinops_lc_lots x
+      LEFT JOIN links k ON k.lot = x.lot
+      LEFT JOIN chain c ON c.lot = x.lot
+      CROSS JOIN LATERAL (SELECT min(e.snapshot_at) AS first_seen FROM public.lot_events e
+                           WHERE e.lot_external_id = x.lot AND e.kind = 'appeared') f
+      LEFT JOIN LATERAL (SELECT e.kind, e.snapshot_at, e.previous_snapshot_at FROM public.lot_events e
+                          WHERE e.lot_external_id = x.lot AND e.kind IN ('appeared', 'reappeared', 'disappeared')
+                          ORDER BY e.snapshot_at DESC LIMIT 1) p ON true
+      LEFT JOIN LATERAL (SELECT min(n.snapshot_at) AS relisted_at FROM public.lot_events n
+                          WHERE n.kind = 'relisted' AND n.related_lot_external_id = x.lot AND n.snapshot_at >= p.snapshot_at) r ON true
+      LEFT JOIN LATERAL (SELECT t.high_bid FROM staging.copart_typed t
+                          WHERE t.lot_external_id = x.lot AND t.high_bid IS NOT NULL
+                          ORDER BY coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC LIMIT 1) b ON true),
+  judged AS (
+    SELECT s.*, l.lot_id,
+           CASE WHEN s.presence IS NULL OR s.presence <> 'disappeared' THEN NULL
+                WHEN s.relisted_at IS NOT NULL THEN 'relisted'
+                WHEN l.auction_at IS NULL THEN 'never_scheduled'
+                WHEN s.presence_at < l.auction_at - $1::interval THEN 'left_before_auction'
+                WHEN l.sale_status = 'On Approval' THEN 'left_on_approval'
+                ELSE 'left_after_auction' END AS method
+      FROM state s JOIN public.lots l ON l.lot_external_id = s.lot),
+  target AS (
+    SELECT j.lot_id, j.presence,
+           coalesce(j.first_seen, l.first_seen_at) AS first_seen_at,
+           CASE WHEN j.presence IS NULL THEN l.last_seen_at WHEN j.presence = 'disappeared' THEN j.presence_prev END AS last_seen_at,
+           CASE WHEN j.presence IS NULL THEN l.listed ELSE j.presence <> 'disappeared' END AS listed,
+           coalesce(j.high_bid, l.last_high_bid) AS last_high_bid,
+           CASE WHEN j.presence IS NULL THEN l.outcome ELSE CASE j.method WHEN 'relisted' THEN 'not_sold' WHEN 'never_scheduled' THEN 'withdrawn'
+                WHEN 'left_before_auction' THEN 'withdrawn' WHEN 'left_on_approval' THEN 'on_approval' WHEN 'left_after_auction' THEN 'sold' END END AS outcome,
+           CASE WHEN j.presence IS NULL THEN l.outcome_at WHEN j.method = 'relisted' THEN j.relisted_at WHEN j.method IS NOT NULL THEN j.presence_at END AS outcome_at,
+           CASE WHEN j.presence IS NULL THEN l.outcome_method ELSE j.method END AS outcome_method,
+           j.previous_lot, coalesce(j.relist_count, 0) AS relist_count, l.outcome AS was
+      FROM judged j JOIN public.lots l ON l.lot_id = j.lot_id)
+  UPDATE public.lots l SET first_seen_at = t.first_seen_at, last_seen_at = t.last_seen_at, listed = t.listed,
+         last_high_bid = t.last_high_bid, outcome = t.outcome, outcome_at = t.outcome_at, outcome_method = t.outcome_method,
+         previous_lot_external_id = t.previous_lot, relist_count = t.relist_count, updated_at = now()
+    FROM target t
+   WHERE l.lot_id = t.lot_id
+     AND (l.first_seen_at, l.last_seen_at, l.listed, l.last_high_bid, l.outcome, l.outcome_at, l.outcome_method,
+          l.previous_lot_external_id, l.relist_count)
+         IS DISTINCT FROM
+         (t.first_seen_at, t.last_seen_at, t.listed, t.last_high_bid, t.outcome, t.outcome_at, t.outcome_method,
+          t.previous_lot, t.relist_count)
+  RETURNING t.was, l.outcome;
+
+-- COUNT_FILE_EVENTS
+SELECT kind, count(*)::int AS n FROM public.lot_events WHERE file_id = ANY ($1::uuid[]) GROUP BY kind;
+
+-- COUNT_LISTED
+SELECT count(*)::int AS n FROM public.lots WHERE listed;
