@@ -83,12 +83,12 @@ try {
   console.log('core upsert into public.lots / public.vehicles, which runs in the same transaction);');
   console.log('\\copy floor: the same file into a plain 59-text-column table; DB growth: pg_database_size after - before.');
   console.log('');
-  console.log('| file | read + COPY s | promote to raw, staging, audit s | core upsert s | process start, connect, commit s | rows/s without the core upsert |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| file | read + COPY s | promote to raw, staging, audit s | core upsert s | lifecycle (events, lot states) s | process start, connect, commit s | rows/s without the core upsert | lot events |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    const { readMs, promoteMs, upsertMs } = r.phases;
-    const rest = r.seconds - (readMs + promoteMs + upsertMs) / 1000;
-    console.log(`| ${r.label} | ${(readMs / 1000).toFixed(2)} | ${(promoteMs / 1000).toFixed(2)} | ${(upsertMs / 1000).toFixed(2)} | ${rest.toFixed(2)} | ${Math.round(r.rows / (r.seconds - upsertMs / 1000))} |`);
+    const { readMs, promoteMs, upsertMs, lifecycleMs } = r.phases;
+    const rest = r.seconds - (readMs + promoteMs + upsertMs + lifecycleMs) / 1000;
+    console.log(`| ${r.label} | ${(readMs / 1000).toFixed(2)} | ${(promoteMs / 1000).toFixed(2)} | ${(upsertMs / 1000).toFixed(2)} | ${(lifecycleMs / 1000).toFixed(2)} | ${rest.toFixed(2)} | ${Math.round(r.rows / (r.seconds - upsertMs / 1000))} | ${formatEvents(r.events)} |`);
   }
   for (const r of results) if (r.floor.error) console.log(`\\copy of "${r.label}": ${r.floor.error}`);
 
@@ -100,6 +100,14 @@ try {
   console.log(`replay --file of the successor from raw: ${replay.seconds.toFixed(2)} s (${Math.round(rp.data_rows / replay.seconds)} rows/s), ` +
     `${rp.payloads} payloads typed again (${rp.typed_updated} changed), lots ${rp.upserts.lots.updated} updated / ` +
     `${rp.upserts.lots.unchanged} unchanged / ${rp.upserts.lots.stale} stale, peak RSS ${(replay.peakRssKb / 1024).toFixed(0)} MB`);
+
+  // A lot's rows across every file (docs/lifecycle.md): the index lookup of staging.lot_rows.
+  const { rows: [probe] } = await db.query(`SELECT lot_external_id FROM public.lots ORDER BY lot_id DESC LIMIT 1`);
+  const tLot = performance.now();
+  const { rowCount: versions } = await db.query('SELECT * FROM staging.lot_rows($1)', [probe.lot_external_id]);
+  console.log(`staging.lot_rows of one lot: ${(performance.now() - tLot).toFixed(1)} ms (${versions} distinct rows)`);
+
+  await sequence();
 } finally {
   await db.end();
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
@@ -122,28 +130,69 @@ async function warmWal() {
   console.log(`warmed the new cluster's WAL (~1 GB written and dropped) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * A day's worth of files at a smaller size (BENCH_SEQUENCE_FILES × BENCH_SEQUENCE_ROWS, 15 minutes
+ * apart, 1 % of the lots leaving and as many arriving per file) in a database of its own: whether the
+ * ingest and the lifecycle step stay flat as events and lots accumulate.
+ */
+async function sequence() {
+  const files = Number(process.env.BENCH_SEQUENCE_FILES ?? 30);
+  const rows = Number(process.env.BENCH_SEQUENCE_ROWS ?? 20_000);
+  if (files <= 0) return;
+  const name = `${dbName}_seq`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  const seqUrl = withDatabase(adminUrl, name);
+  try {
+    run(['migrate'], seqUrl);
+    const out = [];
+    for (let g = 0; g < files; g++) {
+      const t0 = Date.UTC(2025, 9, 17, 12, 0) + g * 15 * 60_000;
+      const d = new Date(t0);
+      const path = join(work, 'seq', `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}/${String(d.getUTCHours()).padStart(2, '0')}${String(d.getUTCMinutes()).padStart(2, '0')}.csv`);
+      await writeFeedFile(path, { rows, generation: g, turnover: Math.round(rows / 100) });
+      out.push(await ingest(path, seqUrl));
+      await rm(path);
+    }
+    const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const steady = out.slice(1);
+    const lc = steady.map((r) => r.phases.lifecycleMs / 1000);
+    const { rows: [size] } = await admin.query('SELECT pg_database_size($1) AS s', [name]);
+    console.log('');
+    console.log(`${files}-file sequence, ${rows} rows each (1 % turnover): first file ${out[0].seconds.toFixed(2)} s; then ingest ` +
+      `mean ${avg(steady.map((r) => r.seconds)).toFixed(2)} s, first five ${avg(steady.slice(0, 5).map((r) => r.seconds)).toFixed(2)} s, last five ` +
+      `${avg(steady.slice(-5).map((r) => r.seconds)).toFixed(2)} s; lifecycle step mean ${avg(lc).toFixed(3)} s, max ${Math.max(...lc).toFixed(3)} s; ` +
+      `events per file ${formatEvents(steady.at(-1).events)}; peak RSS ${(Math.max(...out.map((r) => r.peakRssKb)) / 1024).toFixed(0)} MB; database ${(Number(size.s) / 1048576).toFixed(0)} MB`);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+  }
+}
+
+function formatEvents(e) {
+  return e ? Object.entries(e).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') : '–';
+}
+
 /** `vinops-etl <args>` against the bench database, synchronously (set-up steps). */
-function run(args) {
-  const r = spawnSync(process.execPath, ['dist/cli/main.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
+function run(args, dbUrl = url) {
+  const r = spawnSync(process.execPath, ['dist/cli/main.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`vinops-etl ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
 
 /** `vinops-etl ingest --json`, timed, with its peak RSS. */
-async function ingest(path) {
-  const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path]);
+async function ingest(path, dbUrl = url) {
+  const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path], dbUrl);
   if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
   // --json is snake_case; the bench keeps its own camelCase names.
   const p = result.phases;
   return { seconds, rows: result.data_rows, newPayloads: result.new_payloads, peakRssKb, lots: result.upserts?.lots, fileId: result.file_id,
-    phases: p && { readMs: p.read_ms, promoteMs: p.promote_ms, upsertMs: p.upsert_ms } };
+    phases: p && { readMs: p.read_ms, promoteMs: p.promote_ms, upsertMs: p.upsert_ms, lifecycleMs: p.lifecycle_ms }, events: result.lifecycle?.events };
 }
 
 /** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */
-async function timedCli(args) {
+async function timedCli(args, dbUrl = url) {
   const t = performance.now();
   const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli/main.js', ...args], {
-    cwd: root, env: { ...process.env, DATABASE_URL: url, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });

@@ -14,7 +14,8 @@ ALTER TABLE raw.csv_files
   -- not computed yet); lifecycle_at says when. A file whose predecessor in feed order is no longer
   -- this one has its events computed again.
   ADD COLUMN lifecycle_prev_file_id uuid,
-  ADD COLUMN lifecycle_at           timestamptz;
+  ADD COLUMN lifecycle_at           timestamptz,
+  ADD COLUMN lot_count              integer;       -- distinct lots, once its events are computed (full snapshots)
 
 UPDATE raw.csv_files f SET
   snapshot_at = coalesce(f.window_start, m.newest, f.file_mtime, f.ingested_at),

@@ -165,7 +165,7 @@ function build(layout: FileLayout, source: UpsertSource, replay: boolean): Upser
     ? `CASE WHEN x.payload_hash = i.payload_hash THEN x.${col} ELSE i.${col} END` : `i.${col}`;
   const updateLots = `UPDATE public.lots x SET
       ${lotKept.map((col) => `${col} = coalesce(i.${col}, x.${col})`).join(',\n      ')},
-      ${lotFollow.map((col) => `${col} = ${follow(col)}`).join(', ')}, updated_at = now()
+      ${lotFollow.map((col) => `${col} = ${follow(col)}`).join(', ')}, last_high_bid = coalesce(i.high_bid, x.last_high_bid), updated_at = now()
     FROM ${lotsIn} i WHERE x.lot_external_id = i.lot_external_id AND ${CLOCK('i')} ${wins} ${CLOCK('x')}
       ${differs('x', [...lotKept, ...lotFollow], (col) => lotFollow.includes(col) ? follow(col) : `coalesce(i.${col}, x.${col})`)}`;
   // A new lot's presence as the lifecycle (src/lifecycle/) will find it when its file is the newest

@@ -16,7 +16,7 @@ import { parseHeader, sniffNonCsv } from './read/head.js';
 import { RowEncoder } from './encode/rowEncoder.js';
 import { COPY_LOAD_SQL, createLoadTable } from './copy/loadTable.js';
 import {
-  KnownPayloadMissingError, NO_RECENT_PAYLOADS, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, LIVE_SOURCE, promoteRows,
+  KnownPayloadMissingError, NO_RECENT_PAYLOADS, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, LIVE_PAIR, LIVE_SOURCE, promoteRows,
   recordRun, registerFile, type RecentPayloads, type RunRecord,
 } from './promote/promoteFile.js';
 import { upsertCore, type UpsertCounts } from '../core/upsert.js';
@@ -194,7 +194,8 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       const tRead = performance.now();
       tracker.phase = 'reading';
       tracker.readMs = undefined;
-      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, new DigestSet(recent.hashes), tracker, options.signal);
+      const known = new DigestSet(recent.hashes);
+      const loaded = await load(client, handle, head, layout, ctx.maxRecordBytes, known, tracker, options.signal);
       const readMs = Math.round(performance.now() - tRead);
       tracker.readMs = performance.now() - tRead;
       tracker.phase = 'promoting';
@@ -226,7 +227,8 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       const upserts = await upsertCore(client, fileId, layout, LIVE_SOURCE);
       const upsertMs = Math.round(performance.now() - tUpsert);
       tracker.phase = 'lifecycle';
-      const lifecycle = await updateLifecycle(client, fileId, { maxPairs: LIVE_MAX_PAIRS });
+      const live = recent.fileId === null || encoder.counts.knownRows === 0 ? undefined : { prevFileId: recent.fileId, removed: known.unseen(), ...LIVE_PAIR };
+      const lifecycle = await updateLifecycle(client, fileId, { maxPairs: LIVE_MAX_PAIRS, ...(live ? { live } : {}) });
       tracker.phase = 'committing';
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       // The reader counted them: a file without any does not scan the load table for none.

@@ -108,22 +108,52 @@ export const DELETE_FILE_EVENTS = `WITH gone AS (DELETE FROM public.lot_events W
 export const FORGET_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL WHERE file_id = $1`;
 
 /**
- * 1. The pair's rows ($1: earlier file or NULL, $2: later file): the payloads in one file and not
- * the other (a steady-state pair: ~1 % of each), their lots, and every typed row of those lots,
- * marked with the side(s) holding it.
+ * 1. The pair's rows ($1: earlier file, $2: later file): the payloads in one file and not the other
+ * (a steady-state pair: ~1 % of each), their lots, and every typed row of those lots, marked with
+ * the side(s) holding it.
  */
 export const PAIR_ROWS = `CREATE TEMP TABLE ${T.rows} ON COMMIT DROP AS
-  WITH a AS MATERIALIZED (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+  WITH a AS MATERIALIZED (SELECT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
                            WHERE c.file_id = $1 AND h IS NOT NULL),
-       b AS MATERIALIZED (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+       b AS MATERIALIZED (SELECT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
                            WHERE c.file_id = $2 AND h IS NOT NULL),
        moved AS (SELECT coalesce(a.h, b.h) AS h FROM a FULL JOIN b ON a.h = b.h WHERE a.h IS NULL OR b.h IS NULL),
-       lots AS (SELECT DISTINCT t.lot_external_id FROM moved JOIN staging.copart_typed t ON t.payload_hash = moved.h
-                 WHERE t.lot_external_id IS NOT NULL)
-  SELECT * FROM (
-    SELECT t.*, t.payload_hash IN (SELECT h FROM a) AS in_prev, t.payload_hash IN (SELECT h FROM b) AS in_cur
-      FROM lots JOIN staging.copart_typed t USING (lot_external_id)) x
+       lots AS (SELECT array_agg(DISTINCT t.lot_external_id) AS ls FROM moved JOIN staging.copart_typed t ON t.payload_hash = moved.h
+                 WHERE t.lot_external_id IS NOT NULL),
+       cand AS MATERIALIZED (SELECT t.* FROM lots CROSS JOIN staging.copart_typed t WHERE t.lot_external_id = ANY (lots.ls))
+  SELECT * FROM (SELECT c.*, c.payload_hash IN (SELECT h FROM a) AS in_prev, c.payload_hash IN (SELECT h FROM b) AS in_cur FROM cand c) x
    WHERE in_prev OR in_cur`;
+
+/** 1, for the first full snapshot ($2; $1 is NULL): every row of the file, all on the later side. */
+export const PAIR_ROWS_FIRST = `CREATE TEMP TABLE ${T.rows} ON COMMIT DROP AS
+  SELECT t.*, false AS in_prev, true AS in_cur
+    FROM (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+           WHERE c.file_id = $2 AND h IS NOT NULL AND $1::uuid IS NULL) b
+    JOIN staging.copart_typed t ON t.payload_hash = b.h
+   WHERE t.lot_external_id IS NOT NULL`;
+
+/**
+ * 1, live, when the earlier file is the one whose addresses the encoder held: what moved is known
+ * without unnesting the earlier file. `added`: the load's rows that carry values (not in the earlier
+ * file); $1: the earlier file's addresses that no row of this file repeated; `current`: every
+ * address of the load. Both are relations of `h`.
+ */
+export function pairRowsLive(added: string, current: string): string {
+  return `CREATE TEMP TABLE ${T.rows} ON COMMIT DROP AS
+  WITH removed AS MATERIALIZED (SELECT DISTINCT unnest($1::uuid[]) AS h),
+       added AS MATERIALIZED (SELECT DISTINCT h FROM (${added}) x),
+       moved AS (SELECT array_agg(h) AS hs FROM (SELECT h FROM removed UNION ALL SELECT h FROM added) m),
+       lots AS (SELECT array_agg(DISTINCT t.lot_external_id) AS ls FROM moved CROSS JOIN staging.copart_typed t
+                 WHERE t.payload_hash = ANY (moved.hs) AND t.lot_external_id IS NOT NULL),
+       cand AS MATERIALIZED (SELECT t.* FROM lots CROSS JOIN staging.copart_typed t WHERE t.lot_external_id = ANY (lots.ls)),
+       in_b AS MATERIALIZED (SELECT DISTINCT c.payload_hash AS h FROM cand c JOIN (${current}) b ON b.h = c.payload_hash)
+  SELECT * FROM (
+    SELECT c.*, c.payload_hash IN (SELECT h FROM removed)
+                OR (c.payload_hash IN (SELECT h FROM in_b) AND c.payload_hash NOT IN (SELECT h FROM added)) AS in_prev,
+           c.payload_hash IN (SELECT h FROM in_b) AS in_cur
+      FROM cand c) x
+   WHERE in_prev OR in_cur`;
+}
 
 const winner = (side: 'in_prev' | 'in_cur'): string => `(SELECT DISTINCT ON (lot_external_id) * FROM ${T.rows} WHERE ${side}
     ORDER BY lot_external_id, coalesce(source_updated_at, '-infinity'::timestamptz) DESC, payload_hash DESC)`;
@@ -157,37 +187,74 @@ export const INSERT_PAIR_EVENTS = `WITH ins AS (
     SELECT x.lot, x.c_vin, 'changed', f.field, f.old_value, f.new_value, $1, $2, $3
       FROM ${T.pair} x CROSS JOIN LATERAL unnest($4::text[], x.p_vals, x.c_vals) AS f(field, old_value, new_value)
      WHERE x.p_vals IS NOT NULL AND f.old_value IS DISTINCT FROM f.new_value
-    RETURNING lot_external_id)
-  INSERT INTO ${T.affected} (lot) SELECT DISTINCT lot_external_id FROM ins`;
+    RETURNING lot_external_id, kind, field),
+  -- A change of another field cannot change a listed lot's state (the core upsert keeps last_high_bid
+  -- for a row it applies; a late or stale row's bid is evaluated here).
+  aff AS (INSERT INTO ${T.affected} (lot) SELECT DISTINCT lot_external_id FROM ins WHERE kind <> 'changed' OR field IN ('vin', 'high_bid'))
+  SELECT count(*)::int AS n, count(*) FILTER (WHERE kind = 'appeared')::int AS starts,
+         count(*) FILTER (WHERE kind = 'disappeared')::int AS gone FROM ins`;
+
+/**
+ * The first file of an empty database ($1: file_id, $2: snapshot_at): every lot appeared, none can be
+ * relisted or back, and the core upsert inserted each lot with the state this gives it. Only a lot
+ * with several rows in the file is evaluated (its newest high bid may be another row's).
+ */
+export const ONLY_FILE_EVENTS = `WITH r AS MATERIALIZED (
+    SELECT t.lot_external_id, t.vin_normalized, t.source_updated_at, t.payload_hash
+      FROM (SELECT DISTINCT h FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+             WHERE c.file_id = $1 AND h IS NOT NULL) b
+      JOIN staging.copart_typed t ON t.payload_hash = b.h
+     WHERE t.lot_external_id IS NOT NULL),
+  ins AS (
+    INSERT INTO public.lot_events (lot_external_id, vin, kind, file_id, snapshot_at)
+    SELECT DISTINCT ON (r.lot_external_id) r.lot_external_id, r.vin_normalized, 'appeared', $1::uuid, $2::timestamptz FROM r
+     ORDER BY r.lot_external_id, coalesce(r.source_updated_at, '-infinity'::timestamptz) DESC, r.payload_hash DESC
+    RETURNING 1),
+  aff AS (INSERT INTO ${T.affected} (lot) SELECT lot_external_id FROM r GROUP BY lot_external_id HAVING count(*) > 1)
+  SELECT count(*)::int AS n FROM ins`;
+
+/** Whether the database holds no other file and no event: ONLY_FILE_EVENTS applies. */
+export const IS_ONLY_FILE = `SELECT NOT EXISTS (SELECT 1 FROM raw.csv_files WHERE file_id <> $1) AND NOT EXISTS (SELECT 1 FROM public.lot_events) AS only`;
 
 export const RECORD_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now() WHERE file_id = $1`;
 
 export const DROP_PAIR_TABLES = `DROP TABLE ${T.rows}, ${T.pair}`;
 
-/** A lot's first start of presence in feed order is `appeared`, every later one `reappeared`. */
+/**
+ * A lot's first start of presence in feed order is `appeared`, every later one `reappeared`; only a
+ * lot with more than one start, or whose one start is `reappeared`, can be wrong.
+ */
 export const FIX_PRESENCE_KINDS = `UPDATE public.lot_events e SET kind = x.want
     FROM (SELECT v.event_id, v.kind,
                  CASE WHEN row_number() OVER (PARTITION BY v.lot_external_id ORDER BY v.snapshot_at, f.sha256) = 1 THEN 'appeared' ELSE 'reappeared' END AS want
             FROM public.lot_events v LEFT JOIN raw.csv_files f USING (file_id)
-           WHERE v.kind IN ('appeared', 'reappeared') AND v.lot_external_id IN (SELECT lot FROM ${T.affected})) x
+           WHERE v.kind IN ('appeared', 'reappeared')
+             AND v.lot_external_id IN (SELECT s.lot_external_id FROM public.lot_events s
+                                        WHERE s.kind IN ('appeared', 'reappeared') AND s.lot_external_id = ANY ((SELECT array_agg(DISTINCT lot) FROM ${T.affected})::text[])
+                                        GROUP BY s.lot_external_id HAVING count(*) > 1 OR bool_or(s.kind = 'reappeared'))) x
    WHERE e.event_id = x.event_id AND x.kind <> x.want`;
 
 /**
- * The lots to evaluate again: the affected ones, every lot of their VINs, and the lots their relist
- * events link them to (a lot whose VIN changed leaves its earlier relist partner behind).
+ * The lots to evaluate again: the affected ones, every other lot of their VINs, and the lots their
+ * relist events link them to (a lot whose VIN changed leaves its earlier relist partner behind).
+ * `shared`: its VIN has another lot (only then can it relist one).
  */
 export const COLLECT_LOTS = `CREATE TEMP TABLE ${T.lots} ON COMMIT DROP AS
-  WITH a AS (SELECT DISTINCT lot FROM ${T.affected}),
-       v AS (SELECT DISTINCT l.vin FROM a JOIN public.lots l ON l.lot_external_id = a.lot WHERE l.vin IS NOT NULL),
+  WITH a AS MATERIALIZED (SELECT l.lot_external_id AS lot, l.vin FROM public.lots l WHERE l.lot_external_id = ANY ((SELECT array_agg(DISTINCT lot) FROM ${T.affected})::text[])),
+       kin AS MATERIALIZED (SELECT o.lot_external_id AS lot, o.vin FROM public.lots o
+                             WHERE o.vin = ANY ((SELECT array_agg(DISTINCT vin) FROM a)::text[])
+                               AND o.lot_external_id NOT IN (SELECT lot FROM a)),
        linked AS (SELECT e.related_lot_external_id AS lot FROM public.lot_events e
-                   WHERE e.kind = 'relisted' AND e.lot_external_id IN (SELECT lot FROM a)
+                   WHERE e.kind = 'relisted' AND e.lot_external_id = ANY ((SELECT array_agg(lot) FROM a)::text[])
                   UNION SELECT e.lot_external_id FROM public.lot_events e
-                   WHERE e.kind = 'relisted' AND e.related_lot_external_id IN (SELECT lot FROM a)),
-       every AS (SELECT lot FROM a UNION SELECT l.lot_external_id FROM v JOIN public.lots l ON l.vin = v.vin
-                 UNION SELECT lot FROM linked)
-  SELECT e.lot, l.vin FROM every e JOIN public.lots l ON l.lot_external_id = e.lot`;
+                   WHERE e.kind = 'relisted' AND e.related_lot_external_id = ANY ((SELECT array_agg(lot) FROM a)::text[])),
+       more AS (SELECT lot, vin FROM kin
+                UNION SELECT l.lot_external_id, l.vin FROM linked k JOIN public.lots l ON l.lot_external_id = k.lot)
+  SELECT a.lot, a.vin, a.vin IN (SELECT vin FROM kin UNION ALL SELECT vin FROM a GROUP BY vin HAVING count(*) > 1) AS shared FROM a
+  UNION ALL
+  SELECT m.lot, m.vin, true FROM more m WHERE m.lot NOT IN (SELECT lot FROM a)`;
 
-export const DELETE_RELISTS = `DELETE FROM public.lot_events WHERE kind = 'relisted' AND lot_external_id IN (SELECT lot FROM ${T.lots})`;
+export const DELETE_RELISTS = `DELETE FROM public.lot_events WHERE kind = 'relisted' AND lot_external_id = ANY ((SELECT array_agg(lot) FROM ${T.lots})::text[])`;
 
 /**
  * A lot's first appearance is a relist when another lot of its VIN had left the feed by then (its
@@ -198,7 +265,7 @@ export const INSERT_RELISTS = `WITH ins AS (
     INSERT INTO public.lot_events (lot_external_id, vin, kind, related_lot_external_id, file_id, snapshot_at, previous_snapshot_at)
     SELECT x.lot, x.vin, 'relisted', y.lot, a.file_id, a.snapshot_at, a.previous_snapshot_at
       FROM ${T.lots} x
-      JOIN public.lot_events a ON a.lot_external_id = x.lot AND a.kind = 'appeared'
+      JOIN public.lot_events a ON a.lot_external_id = x.lot AND a.kind = 'appeared' AND x.shared
       CROSS JOIN LATERAL (
         SELECT o.lot_external_id AS lot
           FROM public.lots o
@@ -219,7 +286,7 @@ export const INSERT_RELISTS = `WITH ins AS (
  */
 export const REFRESH_LOTS = `WITH RECURSIVE
   links AS (SELECT lot_external_id AS lot, related_lot_external_id AS prev FROM public.lot_events
-             WHERE kind = 'relisted' AND lot_external_id IN (SELECT lot FROM ${T.lots})),
+             WHERE kind = 'relisted' AND lot_external_id = ANY ((SELECT array_agg(lot) FROM ${T.lots})::text[])),
   chain (lot, n) AS (
     SELECT x.lot, CASE WHEN k.prev IS NULL THEN 0
                        ELSE coalesce((SELECT o.relist_count FROM public.lots o WHERE o.lot_external_id = k.prev), 0) + 1 END
@@ -227,22 +294,33 @@ export const REFRESH_LOTS = `WITH RECURSIVE
      WHERE k.prev IS NULL OR k.prev NOT IN (SELECT lot FROM ${T.lots})
     UNION ALL
     SELECT k.lot, c.n + 1 FROM chain c JOIN links k ON k.prev = c.lot),
+  presence AS (
+    SELECT e.lot_external_id AS lot,
+           min(e.snapshot_at) FILTER (WHERE e.kind = 'appeared') AS first_seen,
+           (array_agg(e.kind ORDER BY e.snapshot_at DESC))[1] AS kind,
+           max(e.snapshot_at) AS snapshot_at,
+           (array_agg(e.previous_snapshot_at ORDER BY e.snapshot_at DESC))[1] AS previous_snapshot_at
+      FROM public.lot_events e
+     WHERE e.lot_external_id = ANY ((SELECT array_agg(lot) FROM ${T.lots})::text[]) AND e.kind IN ('appeared', 'reappeared', 'disappeared')
+     GROUP BY e.lot_external_id),
+  relists AS (
+    SELECT n.related_lot_external_id AS lot, array_agg(n.snapshot_at) AS at FROM public.lot_events n
+     WHERE n.kind = 'relisted' AND n.related_lot_external_id = ANY ((SELECT array_agg(lot) FROM ${T.lots})::text[])
+     GROUP BY n.related_lot_external_id),
+  bids AS (
+    SELECT DISTINCT ON (t.lot_external_id) t.lot_external_id AS lot, t.high_bid FROM staging.copart_typed t
+     WHERE t.lot_external_id = ANY ((SELECT array_agg(lot) FROM ${T.lots})::text[]) AND t.high_bid IS NOT NULL
+     ORDER BY t.lot_external_id, coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC),
   state AS (
-    SELECT x.lot, f.first_seen, p.kind AS presence, p.snapshot_at AS presence_at, p.previous_snapshot_at AS presence_prev,
-           k.prev AS previous_lot, c.n AS relist_count, r.relisted_at, b.high_bid
+    SELECT x.lot, p.first_seen, p.kind AS presence, p.snapshot_at AS presence_at, p.previous_snapshot_at AS presence_prev,
+           k.prev AS previous_lot, c.n AS relist_count,
+           (SELECT min(r) FROM unnest(rl.at) r WHERE r >= p.snapshot_at) AS relisted_at, b.high_bid
       FROM ${T.lots} x
       LEFT JOIN links k ON k.lot = x.lot
       LEFT JOIN chain c ON c.lot = x.lot
-      CROSS JOIN LATERAL (SELECT min(e.snapshot_at) AS first_seen FROM public.lot_events e
-                           WHERE e.lot_external_id = x.lot AND e.kind = 'appeared') f
-      LEFT JOIN LATERAL (SELECT e.kind, e.snapshot_at, e.previous_snapshot_at FROM public.lot_events e
-                          WHERE e.lot_external_id = x.lot AND e.kind IN ('appeared', 'reappeared', 'disappeared')
-                          ORDER BY e.snapshot_at DESC LIMIT 1) p ON true
-      LEFT JOIN LATERAL (SELECT min(n.snapshot_at) AS relisted_at FROM public.lot_events n
-                          WHERE n.kind = 'relisted' AND n.related_lot_external_id = x.lot AND n.snapshot_at >= p.snapshot_at) r ON true
-      LEFT JOIN LATERAL (SELECT t.high_bid FROM staging.copart_typed t
-                          WHERE t.lot_external_id = x.lot AND t.high_bid IS NOT NULL
-                          ORDER BY coalesce(t.source_updated_at, '-infinity'::timestamptz) DESC, t.payload_hash DESC LIMIT 1) b ON true),
+      LEFT JOIN presence p ON p.lot = x.lot
+      LEFT JOIN relists rl ON rl.lot = x.lot
+      LEFT JOIN bids b ON b.lot = x.lot),
   judged AS (
     SELECT s.*, l.lot_id,
            CASE WHEN s.presence IS NULL OR s.presence <> 'disappeared' THEN NULL
@@ -279,5 +357,17 @@ export const REFRESH_LOTS = `WITH RECURSIVE
 /** Events recorded at the files $1, by kind. */
 export const COUNT_FILE_EVENTS = `SELECT kind, count(*)::int AS n FROM public.lot_events WHERE file_id = ANY ($1::uuid[]) GROUP BY kind`;
 
-/** Lots present in the newest full snapshot. */
-export const COUNT_LISTED = `SELECT count(*)::int AS n FROM public.lots WHERE listed`;
+/**
+ * The lots of file $1 from its pair: those of the earlier file ($2) plus the starts ($3) less the
+ * departures ($4); counted from its rows when the earlier file's count is unknown.
+ */
+export const RECORD_LOT_COUNT = `UPDATE raw.csv_files f SET lot_count = coalesce(
+    (SELECT p.lot_count + $3 - $4 FROM raw.csv_files p WHERE p.file_id = $2 AND p.lot_count IS NOT NULL),
+    CASE WHEN $2::uuid IS NULL THEN $3 END,
+    (SELECT count(DISTINCT t.lot_external_id)::int FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+       JOIN staging.copart_typed t ON t.payload_hash = h WHERE c.file_id = $1))
+  WHERE f.file_id = $1`;
+
+/** Lots present in the newest full snapshot: its lot count, else counted in public.lots. */
+export const COUNT_LISTED = `SELECT coalesce((SELECT lot_count FROM raw.csv_files WHERE NOT partial ORDER BY snapshot_at DESC, sha256 DESC LIMIT 1),
+    (SELECT count(*)::int FROM public.lots WHERE listed)) AS n`;

@@ -5,8 +5,8 @@ import { withTransaction } from '../db/transaction.js';
 import { buildLayout, payloadPosition } from '../feed/layout.js';
 import {
   AUCTION_GRACE, COLLECT_LOTS, COUNT_LISTED, COUNT_FILE_EVENTS, COUNT_PENDING, CREATE_AFFECTED, DELETE_FILE_EVENTS, DELETE_RELISTS, DROP_PAIR_TABLES,
-  FIX_PRESENCE_KINDS, FORGET_FILE_PAIR, INSERT_PAIR_EVENTS, INSERT_RELISTS, LIFECYCLE_TABLES, LIST_PENDING, LIST_WITHDRAWN,
-  MARK_PARTIAL, PAIR_LOTS, PAIR_ROWS, RECORD_FILE_PAIR, REFRESH_LOTS, SNAPSHOT_FROM_ROWS, TRACKED_FIELDS,
+  FIX_PRESENCE_KINDS, FORGET_FILE_PAIR, INSERT_PAIR_EVENTS, INSERT_RELISTS, IS_ONLY_FILE, ONLY_FILE_EVENTS, LIFECYCLE_TABLES, LIST_PENDING, LIST_WITHDRAWN,
+  MARK_PARTIAL, PAIR_LOTS, PAIR_ROWS, PAIR_ROWS_FIRST, RECORD_FILE_PAIR, RECORD_LOT_COUNT, pairRowsLive, REFRESH_LOTS, SNAPSHOT_FROM_ROWS, TRACKED_FIELDS,
 } from './lifecycleStatements.js';
 
 /**
@@ -42,6 +42,18 @@ export async function placeFile(client: pg.ClientBase, fileId: string): Promise<
   await client.query(MARK_PARTIAL, [fileId]);
 }
 
+/**
+ * What a live load knows of its pair with the file whose addresses its encoder held (`prevFileId`):
+ * which of that file's addresses it did not repeat, and (SQL relations of `h`) its rows that carry
+ * values, i.e. are not in that file, and all its rows.
+ */
+export interface LivePair {
+  readonly prevFileId: string;
+  readonly removed: readonly string[];
+  readonly added: string;
+  readonly current: string;
+}
+
 /** Marks the pairs of the given files (and of the files after them) to be computed again; all when null. */
 export async function markPairsStale(client: pg.ClientBase, fileIds: readonly string[] | null): Promise<void> {
   if (fileIds === null) await client.query('UPDATE raw.csv_files SET lifecycle_at = NULL WHERE lifecycle_at IS NOT NULL');
@@ -53,7 +65,8 @@ export async function markPairsStale(client: pg.ClientBase, fileIds: readonly st
  * missing or whose earlier file changed (a late file lands between two stored ones; a file's
  * partial flag changed), then evaluates the lots they concern. In order, the one new pair.
  */
-export async function updateLifecycle(client: pg.ClientBase, fileId: string | null, options: { maxPairs?: number } = {}): Promise<LifecycleCounts> {
+export async function updateLifecycle(client: pg.ClientBase, fileId: string | null,
+  options: { maxPairs?: number; live?: LivePair } = {}): Promise<LifecycleCounts> {
   const t0 = performance.now();
   await client.query(CREATE_AFFECTED);
   for (const { file_id } of (await client.query<{ file_id: string }>(LIST_WITHDRAWN)).rows) {
@@ -64,13 +77,14 @@ export async function updateLifecycle(client: pg.ClientBase, fileId: string | nu
     prev_snapshot_at: Date | null; prev_headers: string[] | null }>(LIST_PENDING, [options.maxPairs ?? null]);
   for (const p of pending.rows) {
     await client.query(DELETE_FILE_EVENTS, [p.file_id]);
-    await computePair(client, p);
+    const live = options.live !== undefined && p.file_id === fileId && p.prev_id === options.live.prevFileId ? options.live : undefined;
+    await computePair(client, p, live);
   }
   const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
-  if (pending.rows.length > 0 || (await client.query(`SELECT 1 FROM ${LIFECYCLE_TABLES.affected} LIMIT 1`)).rowCount! > 0) {
+  if ((await client.query(`SELECT 1 FROM ${LIFECYCLE_TABLES.affected} LIMIT 1`)).rowCount! > 0) {
     await client.query(FIX_PRESENCE_KINDS);
-    await client.query(COLLECT_LOTS);
-    await analyzeTempTable(client, LIFECYCLE_TABLES.lots, ['lot', 'vin']);
+    const collected = await client.query(COLLECT_LOTS);
+    await analyzeIfLarge(client, LIFECYCLE_TABLES.lots, collected.rowCount ?? 0, ['lot', 'vin']);
     await client.query(DELETE_RELISTS);
     await client.query(INSERT_RELISTS);
     const changed = await client.query<{ was: Outcome | null; outcome: Outcome | null }>(REFRESH_LOTS, [AUCTION_GRACE]);
@@ -87,18 +101,50 @@ export async function updateLifecycle(client: pg.ClientBase, fileId: string | nu
   const partial = fileId === null ? false
     : (await client.query<{ partial: boolean }>('SELECT partial FROM raw.csv_files WHERE file_id = $1', [fileId])).rows[0]?.partial ?? false;
   const listed = (await client.query<{ n: number }>(COUNT_LISTED)).rows[0]!.n;
-  const { rows: [left] } = await client.query<{ n: number }>(COUNT_PENDING);
-  return { partial, pairs: pending.rows.length, pendingPairs: left!.n, events, outcomes, listed, ms: Math.round(performance.now() - t0) };
+  // Only a run cut short by maxPairs can leave pairs behind.
+  const left = options.maxPairs !== undefined && pending.rows.length >= options.maxPairs
+    ? (await client.query<{ n: number }>(COUNT_PENDING)).rows[0]!.n : 0;
+  return { partial, pairs: pending.rows.length, pendingPairs: left, events, outcomes, listed, ms: Math.round(performance.now() - t0) };
 }
 
 async function computePair(client: pg.ClientBase, p: { file_id: string; snapshot_at: Date; headers: string[]; prev_id: string | null;
-  prev_snapshot_at: Date | null; prev_headers: string[] | null }): Promise<void> {
-  await client.query(PAIR_ROWS, [p.prev_id, p.file_id]);
-  await analyzeTempTable(client, LIFECYCLE_TABLES.rows, ['lot_external_id', 'payload_hash']);
+  prev_snapshot_at: Date | null; prev_headers: string[] | null }, live: LivePair | undefined): Promise<void> {
+  if (p.prev_id === null && (await client.query<{ only: boolean }>(IS_ONLY_FILE, [p.file_id])).rows[0]!.only) {
+    const { rows: [ins] } = await client.query<{ n: number }>(ONLY_FILE_EVENTS, [p.file_id, p.snapshot_at]);
+    await analyzeIfOutgrown(client, ins!.n);
+    await client.query(RECORD_FILE_PAIR, [p.file_id, p.prev_id]);
+    await client.query(RECORD_LOT_COUNT, [p.file_id, null, ins!.n, 0]);
+    return;
+  }
+  const rows = live !== undefined ? await client.query(pairRowsLive(live.added, live.current), [live.removed])
+    : await client.query(p.prev_id === null ? PAIR_ROWS_FIRST : PAIR_ROWS, [p.prev_id, p.file_id]);
+  await analyzeIfLarge(client, LIFECYCLE_TABLES.rows, rows.rowCount ?? 0, ['lot_external_id', 'payload_hash']);
   await client.query(PAIR_LOTS, [damagePosition(p.prev_headers), damagePosition(p.headers)]);
-  await client.query(INSERT_PAIR_EVENTS, [p.file_id, p.snapshot_at, p.prev_snapshot_at, TRACKED_FIELDS.map(([f]) => f)]);
+  const { rows: [ins] } = await client.query<{ n: number; starts: number; gone: number }>(INSERT_PAIR_EVENTS,
+    [p.file_id, p.snapshot_at, p.prev_snapshot_at, TRACKED_FIELDS.map(([f]) => f)]);
+  await analyzeIfOutgrown(client, ins!.n);
   await client.query(RECORD_FILE_PAIR, [p.file_id, p.prev_id]);
+  await client.query(RECORD_LOT_COUNT, [p.file_id, p.prev_id, ins!.starts, ins!.gone]);
   await client.query(DROP_PAIR_TABLES);
+}
+
+/**
+ * The statements after a big insert (a first file: 154,000 events) are planned on the table's
+ * statistics: when it grew by more than a tenth, they are refreshed (ANALYZE counts this
+ * transaction's own rows).
+ */
+async function analyzeIfOutgrown(client: pg.ClientBase, inserted: number): Promise<void> {
+  if (inserted < 10_000) return;
+  const { rows: [t] } = await client.query<{ tuples: number }>(`SELECT greatest(reltuples, 0)::float8 AS tuples FROM pg_class WHERE oid = 'public.lot_events'::regclass`);
+  if (inserted > 0.1 * t!.tuples) await client.query('ANALYZE public.lot_events (lot_external_id, kind, file_id, related_lot_external_id)');
+}
+
+/**
+ * Statistics for a temp table that may be large (a first file, a catch-up): without them its joins
+ * plan as nested loops. A steady-state pair's few thousand rows plan well without.
+ */
+async function analyzeIfLarge(client: pg.ClientBase, table: string, rows: number, columns: readonly string[]): Promise<void> {
+  if (rows >= 10_000) await analyzeTempTable(client, table, columns);
 }
 
 /** Position of Damage Description among a stored file's payload values (1-based), null when it has none. */

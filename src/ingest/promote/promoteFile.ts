@@ -222,3 +222,12 @@ export const LIVE_SOURCE: UpsertSource = {
   lots: 'SELECT n.lot FROM vinops_new n WHERE n.lot IS NOT NULL',
   values: `(SELECT row_no, ${carriesValues('d')} AS carries, ${DESCRIPTIVE_COLUMNS.map(([col]) => `d.${col}`).join(', ')} FROM ${LOAD_TABLE} d)`,
 };
+
+/**
+ * What the lifecycle reads of a live load to compare it with the file the encoder held the addresses
+ * of: the rows that carry values (not in that file) and every row.
+ */
+export const LIVE_PAIR = {
+  added: `SELECT hash AS h FROM ${LOAD_TABLE} WHERE err IS NULL AND ${carriesValues(LOAD_TABLE)}`,
+  current: `SELECT hash AS h FROM ${LOAD_TABLE} WHERE err IS NULL`,
+} as const;

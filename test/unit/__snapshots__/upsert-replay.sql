@@ -132,7 +132,7 @@ UPDATE public.lots x SET
       image_url = coalesce(i.image_url, x.image_url),
       image_thumbnail = coalesce(i.image_thumbnail, x.image_thumbnail),
       seller_name = coalesce(i.seller_name, x.seller_name),
-      vin = i.vin, vin_raw = i.vin_raw, vin_issue = i.vin_issue, source_updated_at = i.source_updated_at, source_file_id = CASE WHEN x.payload_hash = i.payload_hash THEN x.source_file_id ELSE i.source_file_id END, source_row_no = CASE WHEN x.payload_hash = i.payload_hash THEN x.source_row_no ELSE i.source_row_no END, payload_hash = i.payload_hash, updated_at = now()
+      vin = i.vin, vin_raw = i.vin_raw, vin_issue = i.vin_issue, source_updated_at = i.source_updated_at, source_file_id = CASE WHEN x.payload_hash = i.payload_hash THEN x.source_file_id ELSE i.source_file_id END, source_row_no = CASE WHEN x.payload_hash = i.payload_hash THEN x.source_row_no ELSE i.source_row_no END, payload_hash = i.payload_hash, last_high_bid = coalesce(i.high_bid, x.last_high_bid), updated_at = now()
     FROM (SELECT c.lot_external_id, CASE WHEN c.vin_valid THEN c.vin_normalized END AS vin, c.vin_raw,
            CASE WHEN c.vin_normalized IS NULL THEN 'empty' WHEN NOT c.vin_valid THEN 'invalid' END AS vin_issue,
            c.source_updated_at, $1::uuid AS source_file_id, c.row_no AS source_row_no, c.payload_hash,
