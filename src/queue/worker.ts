@@ -127,9 +127,24 @@ export class Worker {
     }, Math.max(1000, Math.floor(this.options.claimTimeoutMs / 4)));
     heartbeat.unref();
     try {
+      // One save at a time, the newest report next: saves on different pool connections could land
+      // out of order (an older `reading` after `promoting`), and a stalled database must not pile them up.
+      let saving = false;
+      let next: IngestProgress | undefined;
+      const save = (p: IngestProgress): void => {
+        saving = true;
+        saveProgress(this.pool, file.queueId, this.name, p).catch((err: unknown) => log.debug({ err }, 'could not store the progress'))
+          .finally(() => {
+            saving = false;
+            const queued = next;
+            next = undefined;
+            if (queued !== undefined) save(queued);
+          });
+      };
       const onProgress = (p: IngestProgress): void => {
         this.progress = p;
-        saveProgress(this.pool, file.queueId, this.name, p).catch((err: unknown) => log.debug({ err }, 'could not store the progress'));
+        if (saving) next = p;
+        else save(p);
       };
       const result = await ingestFile({ pool: this.pool, log: ingestLog, maxRecordBytes: this.options.maxRecordBytes, worker: this.name, queueId: file.queueId },
         file.path, { signal: this.abort.signal, onProgress, progressIntervalMs: this.options.progressIntervalMs });
