@@ -106,9 +106,12 @@ WITH ins AS (
       FROM vinops_lc_pair x CROSS JOIN LATERAL unnest($4::text[], x.p_vals, x.c_vals) AS f(field, old_value, new_value)
      WHERE x.p_vals IS NOT NULL AND f.old_value IS DISTINCT FROM f.new_value
     RETURNING lot_external_id, kind, field),
-  -- A change of another field cannot change a listed lot's state (the core upsert keeps last_high_bid
-  -- for a row it applies; a late or stale row's bid is evaluated here).
-  aff AS (INSERT INTO vinops_lc_affected (lot) SELECT DISTINCT lot_external_id FROM ins WHERE kind <> 'changed' OR field IN ('vin', 'high_bid'))
+  -- Another field's change cannot change a listed lot's state, nor a High Bid the core upsert applied
+  -- with the lot's row (it keeps last_high_bid then); a stale or late row's bid is evaluated here.
+  aff AS (INSERT INTO vinops_lc_affected (lot) SELECT DISTINCT i.lot_external_id FROM ins i
+           WHERE i.kind <> 'changed' OR i.field = 'vin'
+              OR (i.field = 'high_bid' AND NOT EXISTS (SELECT 1 FROM vinops_lc_pair x JOIN public.lots l ON l.lot_external_id = x.lot AND l.payload_hash = x.c_hash
+                                                        WHERE x.lot = i.lot_external_id)))
   SELECT count(*)::int AS n, count(*) FILTER (WHERE kind = 'appeared')::int AS starts,
          count(*) FILTER (WHERE kind = 'disappeared')::int AS gone FROM ins;
 
