@@ -332,7 +332,7 @@ describe('lot lifecycle', () => {
     const r = await ingest(own, await write('1215', bumped.slice(5)));
     expect(r.lifecycle!.events).toEqual({ appeared: 9, disappeared: 5, reappeared: 0, relisted: 0, changed: 3 });
     const changed = await own.pool.query(`SELECT lot_external_id, field, old_value, new_value FROM public.lot_events WHERE kind = 'changed' ORDER BY 1`);
-    expect(changed.rows).toEqual([10, 11, 12].map((i) => ({ lot_external_id: records[i]![lotCol], field: 'high_bid',
+    expect(changed.rows).toEqual([10, 11, 12].map((i) => ({ lot_external_id: records[i]![lotCol]!, field: 'high_bid',
       old_value: bid(i) === 0 ? null : String(bid(i)), new_value: String(bid(i) + 100) })).sort((a, b) => a.lot_external_id.localeCompare(b.lot_external_id)));
     const gone = await own.pool.query(`SELECT lot_external_id FROM public.lot_events WHERE kind = 'disappeared' ORDER BY 1`);
     expect(gone.rows.map((x) => x.lot_external_id)).toEqual(records.slice(0, 5).map((v) => v[lotCol]).sort());

@@ -148,6 +148,16 @@ describe('/metrics', () => {
     for (const action of ['updated', 'unchanged', 'stale'] as const) {
       expect(v('vinops_etl_upserts_total', { table: 'vehicles', action })).toBeGreaterThanOrEqual(0);
     }
+
+    // The lifecycle: every event recorded was counted (a pair computed again counts its events again),
+    // the listed gauge is the lots of the newest full snapshot, the partial files are counted.
+    const events = await db.pool.query<{ kind: string; n: number }>('SELECT kind, count(*)::int AS n FROM public.lot_events GROUP BY kind');
+    expect(events.rows.length).toBeGreaterThan(0);
+    for (const { kind, n } of events.rows) expect(v('vinops_etl_lot_events_total', { kind }), kind).toBeGreaterThanOrEqual(n);
+    const lc = await db.pool.query<{ listed: number; partial: number }>(
+      `SELECT (SELECT count(*) FROM public.lots WHERE listed)::int AS listed, (SELECT count(*) FROM raw.csv_files WHERE partial)::int AS partial`);
+    expect(v('vinops_etl_lots_listed')).toBe(lc.rows[0]!.listed);
+    expect(v('vinops_etl_partial_files_total')).toBe(lc.rows[0]!.partial);
   });
 
   it('carries the default process and Node.js metrics, and no unbounded label values', async () => {
