@@ -48,12 +48,12 @@ export const CREATE_AFFECTED = `CREATE TEMP TABLE ${T.affected} (lot text NOT NU
  * Sets a file's snapshot_at from the newest Last Updated Time of its rows when its path gave no
  * window ($1: file_id). Runs after the rows are promoted.
  */
-export const SNAPSHOT_FROM_ROWS = `UPDATE raw.csv_files f SET snapshot_at = m.newest, snapshot_rule = 'last_updated'
-  FROM (SELECT max(t.source_updated_at) AS newest
-          FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
-          JOIN staging.copart_typed t ON t.payload_hash = h
-         WHERE c.file_id = $1) m
- WHERE f.file_id = $1 AND f.window_start IS NULL AND m.newest IS NOT NULL`;
+export const SNAPSHOT_FROM_ROWS = `UPDATE raw.csv_files f SET (snapshot_at, snapshot_rule) = (
+    SELECT coalesce(max(t.source_updated_at), f.snapshot_at), CASE WHEN max(t.source_updated_at) IS NULL THEN f.snapshot_rule ELSE 'last_updated' END
+      FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+      JOIN staging.copart_typed t ON t.payload_hash = h
+     WHERE c.file_id = f.file_id)
+ WHERE f.file_id = $1 AND f.window_start IS NULL`;
 
 /**
  * Flags, from the file $1 on in feed order, the files whose row count is below PARTIAL_SHARE of the

@@ -2,12 +2,12 @@
 CREATE TEMP TABLE vinops_lc_affected (lot text NOT NULL) ON COMMIT DROP;
 
 -- SNAPSHOT_FROM_ROWS
-UPDATE raw.csv_files f SET snapshot_at = m.newest, snapshot_rule = 'last_updated'
-  FROM (SELECT max(t.source_updated_at) AS newest
-          FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
-          JOIN staging.copart_typed t ON t.payload_hash = h
-         WHERE c.file_id = $1) m
- WHERE f.file_id = $1 AND f.window_start IS NULL AND m.newest IS NOT NULL;
+UPDATE raw.csv_files f SET (snapshot_at, snapshot_rule) = (
+    SELECT coalesce(max(t.source_updated_at), f.snapshot_at), CASE WHEN max(t.source_updated_at) IS NULL THEN f.snapshot_rule ELSE 'last_updated' END
+      FROM raw.file_contents c CROSS JOIN LATERAL unnest(c.payload_hashes) h
+      JOIN staging.copart_typed t ON t.payload_hash = h
+     WHERE c.file_id = f.file_id)
+ WHERE f.file_id = $1 AND f.window_start IS NULL;
 
 -- MARK_PARTIAL
 WITH ordered AS (
