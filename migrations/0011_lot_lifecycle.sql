@@ -61,8 +61,9 @@ CREATE INDEX lot_events_file_idx ON public.lot_events (file_id);
 CREATE INDEX lot_events_related_idx ON public.lot_events (related_lot_external_id) WHERE related_lot_external_id IS NOT NULL;
 COMMENT ON TABLE public.lot_events IS 'What changed between consecutive full snapshots, per lot (docs/lifecycle.md)';
 
--- first_seen_at was the time the row was inserted; it is now the snapshot time of the first file
--- that listed the lot (set again for every lot when the lifecycle catches up).
+-- first_seen_at was the time the row was inserted; it is now the snapshot time of the first full
+-- snapshot that listed the lot (set again for every lot when the lifecycle catches up), NULL for a
+-- lot seen only in partial files.
 ALTER TABLE public.lots
   ADD COLUMN last_seen_at             timestamptz,  -- snapshot of the last file that listed it, once it has left (NULL while listed)
   ADD COLUMN listed                   boolean NOT NULL DEFAULT false,  -- present in the newest full snapshot
@@ -73,6 +74,7 @@ ALTER TABLE public.lots
   ADD COLUMN previous_lot_external_id text,
   ADD COLUMN relist_count             integer NOT NULL DEFAULT 0;
 UPDATE public.lots SET last_high_bid = high_bid WHERE high_bid IS NOT NULL;
+ALTER TABLE public.lots ALTER COLUMN first_seen_at DROP NOT NULL, ALTER COLUMN first_seen_at DROP DEFAULT;
 CREATE INDEX lots_outcome_idx ON public.lots (outcome, outcome_at) WHERE outcome IS NOT NULL;
 CREATE INDEX lots_listed_idx ON public.lots (lot_id) WHERE listed;
 

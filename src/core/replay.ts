@@ -10,6 +10,7 @@ import { lockPayloadStore } from '../db/locks.js';
 import { withTransaction } from '../db/transaction.js';
 import { TYPED_COLUMNS, TYPED_NAMES } from '../feed/columns.js';
 import { upsertCore, type UpsertCounts } from './upsert.js';
+import { TOUCHED_LOTS } from './upsertStatements.js';
 import { markPairsStale, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 
 /**
@@ -90,7 +91,7 @@ export async function replayFile(client: pg.ClientBase, fileId: string,
     let lifecycle: LifecycleCounts | undefined;
     if (options.lifecycle !== false) {
       await markPairsStale(client, [fileId]);
-      lifecycle = await updateLifecycle(client, fileId, { maxPairs: REPLAY_MAX_PAIRS });
+      lifecycle = await updateLifecycle(client, fileId, { maxPairs: REPLAY_MAX_PAIRS, touched: TOUCHED_LOTS });
     }
     const seconds = (performance.now() - t0) / 1000;
     await client.query(

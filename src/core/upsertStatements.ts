@@ -49,6 +49,15 @@ export interface UpsertStatements {
 const C = UPSERT_TABLES.candidates;
 const V = UPSERT_TABLES.vehiclesIn;
 
+/**
+ * After the upsert, the lots its rows may have changed the lifecycle state of (src/lifecycle/): one
+ * not listed (its outcome reads the auction time and Sale Status the upsert just wrote), one with
+ * several rows in the file or a row that lost (the newest High Bid may be another row's than the
+ * applied one). A relation of `lot`.
+ */
+export const TOUCHED_LOTS = `SELECT c.lot_external_id AS lot FROM ${C} c JOIN public.lots l USING (lot_external_id)
+  WHERE c.loses OR c.file_rows > 1 OR NOT l.listed`;
+
 /** The last-write-wins order: (source_updated_at, payload_hash), NULL time oldest. */
 const CLOCK = (t: string): string => `(coalesce(${t}.source_updated_at, '-infinity'::timestamptz), ${t}.payload_hash)`;
 
@@ -171,7 +180,7 @@ function build(layout: FileLayout, source: UpsertSource, replay: boolean): Upser
   // A new lot's presence as the lifecycle (src/lifecycle/) will find it when its file is the newest
   // full snapshot, the usual case: then the lifecycle has nothing to write for it.
   const insertLots = `INSERT INTO public.lots (${lotCols.join(', ')}, first_seen_at, listed, last_high_bid)
-    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')}, f.snapshot_at, NOT f.partial, i.high_bid
+    SELECT ${lotCols.map((c) => `i.${c}`).join(', ')}, CASE WHEN NOT f.partial THEN f.snapshot_at END, NOT f.partial, i.high_bid
       FROM ${lotsIn} i CROSS JOIN (SELECT snapshot_at, partial FROM raw.csv_files WHERE file_id = $1::uuid) f WHERE NOT i.stored`;
 
   return {

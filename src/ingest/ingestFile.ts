@@ -20,6 +20,7 @@ import {
   recordRun, registerFile, type RecentPayloads, type RunRecord,
 } from './promote/promoteFile.js';
 import { upsertCore, type UpsertCounts } from '../core/upsert.js';
+import { TOUCHED_LOTS } from '../core/upsertStatements.js';
 import { placeFile, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 import { windowFromPath } from '../feed/paths.js';
 
@@ -228,7 +229,7 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       const upsertMs = Math.round(performance.now() - tUpsert);
       tracker.phase = 'lifecycle';
       const live = recent.fileId === null || encoder.counts.knownRows === 0 ? undefined : { prevFileId: recent.fileId, removed: known.unseen(), ...LIVE_PAIR };
-      const lifecycle = await updateLifecycle(client, fileId, { maxPairs: LIVE_MAX_PAIRS, ...(live ? { live } : {}) });
+      const lifecycle = await updateLifecycle(client, fileId, { maxPairs: LIVE_MAX_PAIRS, touched: TOUCHED_LOTS, ...(live ? { live } : {}) });
       tracker.phase = 'committing';
       await recordRun(client, runRecord(base, { outcome: 'ingested', reason: null, fileId, sha256: loaded.sha256, dataRows: counts.rows, parseErrors: reader.errors }, t0));
       // The reader counted them: a file without any does not scan the load table for none.

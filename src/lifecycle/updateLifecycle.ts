@@ -66,9 +66,11 @@ export async function markPairsStale(client: pg.ClientBase, fileIds: readonly st
  * partial flag changed), then evaluates the lots they concern. In order, the one new pair.
  */
 export async function updateLifecycle(client: pg.ClientBase, fileId: string | null,
-  options: { maxPairs?: number; live?: LivePair } = {}): Promise<LifecycleCounts> {
+  options: { maxPairs?: number; live?: LivePair; touched?: string } = {}): Promise<LifecycleCounts> {
   const t0 = performance.now();
   await client.query(CREATE_AFFECTED);
+  // Lots whose rows the core upsert just applied in a way their state depends on (a relation of `lot`).
+  if (options.touched !== undefined) await client.query(`INSERT INTO ${LIFECYCLE_TABLES.affected} (lot) SELECT lot FROM (${options.touched}) t`);
   for (const { file_id } of (await client.query<{ file_id: string }>(LIST_WITHDRAWN)).rows) {
     await client.query(DELETE_FILE_EVENTS, [file_id]);
     await client.query(FORGET_FILE_PAIR, [file_id]);

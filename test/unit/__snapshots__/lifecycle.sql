@@ -152,7 +152,7 @@ UPDATE public.lot_events e SET kind = x.want
 
 -- COLLECT_LOTS
 CREATE TEMP TABLE vinops_lc_lots ON COMMIT DROP AS
-  WITH a AS MATERIALIZED (SELECT l.lot_external_id AS lot, l.vin FROM public.lots l WHERE l.lot_external_id = ANY ((SELECT array_agg(DISTINCT lot) FROM vinops_lc_affected)::text[])),
+  WITH RECURSIVE a AS MATERIALIZED (SELECT l.lot_external_id AS lot, l.vin FROM public.lots l WHERE l.lot_external_id = ANY ((SELECT array_agg(DISTINCT lot) FROM vinops_lc_affected)::text[])),
        kin AS MATERIALIZED (SELECT o.lot_external_id AS lot, o.vin FROM public.lots o
                              WHERE o.vin = ANY ((SELECT array_agg(DISTINCT vin) FROM a)::text[])
                                AND o.lot_external_id NOT IN (SELECT lot FROM a)),
@@ -160,8 +160,11 @@ CREATE TEMP TABLE vinops_lc_lots ON COMMIT DROP AS
                    WHERE e.kind = 'relisted' AND e.lot_external_id = ANY ((SELECT array_agg(lot) FROM a)::text[])
                   UNION SELECT e.lot_external_id FROM public.lot_events e
                    WHERE e.kind = 'relisted' AND e.related_lot_external_id = ANY ((SELECT array_agg(lot) FROM a)::text[])),
+       -- Every lot downstream in a relist chain through them: their relist counts follow.
+       down (lot) AS (SELECT lot FROM a UNION SELECT lot FROM linked
+                      UNION SELECT e.lot_external_id FROM down d JOIN public.lot_events e ON e.related_lot_external_id = d.lot AND e.kind = 'relisted'),
        more AS (SELECT lot, vin FROM kin
-                UNION SELECT l.lot_external_id, l.vin FROM linked k JOIN public.lots l ON l.lot_external_id = k.lot)
+                UNION SELECT l.lot_external_id, l.vin FROM down k JOIN public.lots l ON l.lot_external_id = k.lot)
   SELECT a.lot, a.vin, a.vin IN (SELECT vin FROM kin UNION ALL SELECT vin FROM a GROUP BY vin HAVING count(*) > 1) AS shared FROM a
   UNION ALL
   SELECT m.lot, m.vin, true FROM more m WHERE m.lot NOT IN (SELECT lot FROM a);
@@ -237,14 +240,15 @@ WITH RECURSIVE
       FROM state s JOIN public.lots l ON l.lot_external_id = s.lot),
   target AS (
     SELECT j.lot_id, j.presence,
-           coalesce(j.first_seen, l.first_seen_at) AS first_seen_at,
-           CASE WHEN j.presence IS NULL THEN l.last_seen_at WHEN j.presence = 'disappeared' THEN j.presence_prev END AS last_seen_at,
-           CASE WHEN j.presence IS NULL THEN l.listed ELSE j.presence <> 'disappeared' END AS listed,
-           coalesce(j.high_bid, l.last_high_bid) AS last_high_bid,
-           CASE WHEN j.presence IS NULL THEN l.outcome ELSE CASE j.method WHEN 'relisted' THEN 'not_sold' WHEN 'never_scheduled' THEN 'withdrawn'
-                WHEN 'left_before_auction' THEN 'withdrawn' WHEN 'left_on_approval' THEN 'on_approval' WHEN 'left_after_auction' THEN 'sold' END END AS outcome,
-           CASE WHEN j.presence IS NULL THEN l.outcome_at WHEN j.method = 'relisted' THEN j.relisted_at WHEN j.method IS NOT NULL THEN j.presence_at END AS outcome_at,
-           CASE WHEN j.presence IS NULL THEN l.outcome_method ELSE j.method END AS outcome_method,
+           -- No presence event: a lot seen only in partial files (or in files whose pairs are pending).
+           j.first_seen AS first_seen_at,
+           CASE WHEN j.presence = 'disappeared' THEN j.presence_prev END AS last_seen_at,
+           coalesce(j.presence <> 'disappeared', false) AS listed,
+           j.high_bid AS last_high_bid,
+           CASE j.method WHEN 'relisted' THEN 'not_sold' WHEN 'never_scheduled' THEN 'withdrawn'
+                WHEN 'left_before_auction' THEN 'withdrawn' WHEN 'left_on_approval' THEN 'on_approval' WHEN 'left_after_auction' THEN 'sold' END AS outcome,
+           CASE WHEN j.method = 'relisted' THEN j.relisted_at WHEN j.method IS NOT NULL THEN j.presence_at END AS outcome_at,
+           j.method AS outcome_method,
            j.previous_lot, coalesce(j.relist_count, 0) AS relist_count, l.outcome AS was
       FROM judged j JOIN public.lots l ON l.lot_id = j.lot_id)
   UPDATE public.lots l SET first_seen_at = t.first_seen_at, last_seen_at = t.last_seen_at, listed = t.listed,
