@@ -76,6 +76,21 @@ const ConfigSchema = z.object({
   drainTimeoutMs: wholeNumber(0, 3_600_000).default(60_000),
   /** Largest CSV record accepted by the tolerant parser (bytes); a longer one is a parse error. Default 16 MiB. */
   maxRecordBytes: wholeNumber(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
+  /**
+   * The feed's download URL (`…/salesdata.cgi?authKey=…`, a secret). Absent: the daemon fetches
+   * nothing (someone else fills the raw tree). docs/fetch.md.
+   */
+  fetchUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** How often to fetch, aligned to the quarter hour, plus a small random delay (ms). Default 900000. */
+  fetchIntervalMs: wholeNumber(60_000, 86_400_000).default(900_000),
+  /** Extra request headers (a browser-like User-Agent, a Referer…). Default none. */
+  fetchHeaders: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
+  /** A session Cookie header value (a secret; expires after about a day). */
+  fetchCookie: z.string().min(1).optional(),
+  /** One download, request to last byte (ms). Default 600000. */
+  fetchTimeoutMs: wholeNumber(1000, 3_600_000).default(600_000),
+  /** The random delay after the quarter hour is at most this (ms). Default 60000. */
+  fetchDelayMaxMs: wholeNumber(0, 600_000).default(60_000),
   /** pino level. Default info. */
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Human-readable logs instead of JSON lines. Default false. */
@@ -103,8 +118,15 @@ export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
   VINOPS_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
   VINOPS_MAX_RECORD_BYTES: 'maxRecordBytes',
   VINOPS_LOG_LEVEL: 'logLevel',
+  VINOPS_FETCH_URL: 'fetchUrl',
+  VINOPS_FETCH_COOKIE: 'fetchCookie',
+  VINOPS_FETCH_INTERVAL_MS: 'fetchIntervalMs',
+  VINOPS_FETCH_TIMEOUT_MS: 'fetchTimeoutMs',
   VINOPS_LOG_PRETTY: 'logPretty',
 };
+
+/** Keys whose values never appear in an error. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['fetchUrl', 'fetchCookie']);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -148,7 +170,8 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     const lines = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
       const where = origin[key] ?? key;
-      const value = key in input ? JSON.stringify(key === 'databaseUrl' ? redactUrl(String(input[key])) : input[key]) : '(missing)';
+      const value = !(key in input) ? '(missing)' : SECRET_KEYS.has(key) ? '(a secret, not shown)'
+        : JSON.stringify(key === 'databaseUrl' ? redactUrl(String(input[key])) : input[key]);
       return issue.code === 'unrecognized_keys'
         ? `unknown config key(s): ${issue.keys.join(', ')}`
         : `${where}: ${issue.message} (got ${value})`;

@@ -10,6 +10,9 @@ import { REFUSED_RETRY_MS } from './db/errors.js';
 import { handleSignals } from './signals.js';
 import { loadStatusPage, renderStatusPage } from './observe/statusPage.js';
 import { Worker } from './queue/worker.js';
+import { Fetcher } from './fetch/fetcher.js';
+import { fetchSourceOf } from './fetch/fetchSource.js';
+import { lastFetchSuccessAt } from './observe/statusQueries.js';
 
 /**
  * `vinops-etl run`: the composition root. Wires config -> metrics and HTTP server (up first, so
@@ -29,6 +32,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     statusPage: async () => renderStatusPage(await loadStatusPage(status)),
   });
   let discovery: Discovery | undefined;
+  let fetcher: Fetcher | undefined;
   let db: Database | undefined;
   try {
     await http.start();
@@ -47,16 +51,27 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     status.attach({ pool: db.pool, workers, discovery });
     workers.forEach((w) => w.start());
     await discovery.start();
-    log.info({ raw_dir: config.rawDir, workers: config.workers }, 'vinops-etl running');
+    const source = fetchSourceOf(config);
+    metrics.setFetchEnabled(source !== undefined, source === undefined ? null : await lastFetchSuccessAt(db.pool));
+    if (source !== undefined) {
+      fetcher = new Fetcher(db.pool, log.child({ component: 'fetch' }), { rawDir: config.rawDir, source, intervalMs: config.fetchIntervalMs, delayMaxMs: config.fetchDelayMaxMs });
+      fetcher.onResult = (r) => metrics.recordFetch(r);
+      fetcher.onError = () => metrics.recordFetchError();
+      fetcher.start();
+    }
+    log.info({ raw_dir: config.rawDir, workers: config.workers, fetching: source !== undefined }, 'vinops-etl running');
 
     await new Promise<void>((resolve) => stopRequested.signal.addEventListener('abort', () => resolve(), { once: true }));
 
-    // Drain: stop discovering and claiming; the file in flight gets drainTimeoutMs, then is rolled back.
+    // Drain: stop fetching (a download in flight leaves nothing), discovering and claiming; the file in
+    // flight gets drainTimeoutMs, then is rolled back.
+    await fetcher?.stop();
     await discovery.stop();
     const deadline = AbortSignal.timeout(config.drainTimeoutMs);
     await Promise.all(workers.map((w) => w.stop(deadline)));
     log.info('stopped cleanly');
   } finally {
+    await fetcher?.stop();
     await discovery?.stop();
     status.detach();
     await db?.close();

@@ -17,7 +17,7 @@ import { createLogger, serializeError } from '../observe/logger.js';
 import { handleCommandSignals, Interrupted } from '../signals.js';
 import { UsageError } from './usageError.js';
 
-type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all';
+type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all' | 'once';
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -28,6 +28,7 @@ const OPTIONS = {
   rows: { type: 'string' },
   file: { type: 'string', multiple: true },
   all: { type: 'boolean' },
+  once: { type: 'boolean' },
 } as const satisfies Record<OptionName, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 interface CommandSpec {
@@ -121,6 +122,27 @@ configuration error; 130/143 interrupted (the file in flight rolled back).
 ${CONNECTION_HELP}
 `,
   },
+  fetch: {
+    options: ['once', 'json'],
+    positionals: false,
+    summary: 'download the feed for the current window now (--once, --json)',
+    help: `Usage: vinops-etl fetch --once [--json] [--config FILE]
+
+Downloads the feed (fetchUrl / VINOPS_FETCH_URL) for the current 15-minute window into the raw tree
+as YYYY/MM/DD/HHmm.csv, as the daemon's fetcher does: conditional on the last download, streamed to a
+hidden .part file, checked, then renamed; recorded in raw.fetches. A window the daemon (or another
+fetch) already has is left alone. The daemon ingests the file; so does vinops-etl ingest PATH.
+
+Options:
+  --once          one download now (required)
+  --json          the result as one JSON object (snake_case keys)${COMMON_HELP}
+
+Exit status: 0 downloaded, unchanged or not modified; 1 failed; 2 a usage or configuration error
+(fetching off); 3 blocked (a block page, 401/403: see the error); 4 the window is another fetch's.
+
+${CONNECTION_HELP}
+`,
+  },
   migrate: {
     options: [],
     positionals: false,
@@ -179,7 +201,7 @@ ${CONNECTION_HELP}
 export interface Invocation {
   readonly command: string;
   readonly args: readonly string[];
-  readonly values: { readonly [K in OptionName]?: K extends 'file' ? string[] : K extends 'help' | 'version' | 'json' | 'all' ? boolean : string };
+  readonly values: { readonly [K in OptionName]?: K extends 'file' ? string[] : K extends 'help' | 'version' | 'json' | 'all' | 'once' ? boolean : string };
 }
 
 /** Parses and checks the command line; throws UsageError with a message naming the option. */
@@ -264,6 +286,8 @@ async function dispatch(inv: Invocation, session: Session): Promise<number> {
       return (await import('./sampleCommand.js')).sampleCommand(config, { rows });
     case 'replay':
       return (await import('./replayCommand.js')).replayCommand(config, log, { files: values.file ?? [], all: values.all === true }, { json: values.json === true, signal });
+    case 'fetch':
+      return (await import('./fetchCommand.js')).fetchCommand(config, log, { once: values.once === true, json: values.json === true, signal });
     case 'ingest':
       return (await import('./ingestCommand.js')).ingestCommand(config, log, args, { json: values.json === true, signal });
     default:

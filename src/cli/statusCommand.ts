@@ -4,7 +4,7 @@ import { workerLabel } from '../observe/health.js';
 import { openDatabase } from '../db/open.js';
 import { sqlState } from '../db/errors.js';
 import { countQueue } from '../queue/fileQueue.js';
-import { listRecentFiles, listRunningFiles, readSchemaState, summarizeLifecycle, type LifecycleSummary, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
+import { listRecentFetches, listRecentFiles, listRunningFiles, readSchemaState, summarizeLifecycle, type FetchSummary, type LifecycleSummary, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
 import { duration, formatBytes, formatNumber, plural } from '../observe/statusPage.js';
 
 /**
@@ -32,11 +32,12 @@ export async function statusCommand(config: Config, log: Logger, options: { json
     const running = await listRunningFiles(db.pool);
     const files = await listRecentFiles(db.pool, options.limit);
     const lifecycle = await summarizeLifecycle(db.pool);
+    const fetches = await listRecentFetches(db.pool, 5);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson), lifecycle })}\n`);
+      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson), lifecycle, fetches })}\n`);
       return 0;
     }
-    process.stdout.write(formatStatus(queue, running, files, new Date()) + formatLifecycleStatus(lifecycle));
+    process.stdout.write(formatStatus(queue, running, files, new Date()) + formatLifecycleStatus(lifecycle) + formatFetchStatus(fetches));
     return 0;
   } catch (err) {
     if (sqlState(err) === '42501') throw new Error(`${(err as Error).message} (status needs read access to the vinops-etl tables: see docs/operations.md)`, { cause: err });
@@ -53,6 +54,16 @@ export function formatLifecycleStatus(l: LifecycleSummary): string {
   return ['', `lots: ${formatNumber(l.lots_listed)} listed · last file's events: ${events === '' ? 'none' : events}`,
     ...(l.partial ? [`  the last file is not a full snapshot: ${l.partial_reason}`] : []),
     ...(l.partial_last_day > 0 ? [`  ${plural(l.partial_last_day, 'partial file')} in the last 24 hours`] : []), ''].join('\n');
+}
+
+/** The fetcher's line of `status`: its last attempt, and the last success when that one was not. */
+export function formatFetchStatus(fetches: readonly FetchSummary[]): string {
+  const last = fetches[0];
+  if (last === undefined) return '';
+  const what = (f: FetchSummary): string => `${f.outcome ?? 'in flight'} for ${f.window_start.toISOString().slice(0, 16).replace('T', ' ')}` +
+    (f.path ? ` (${f.path})` : f.error ? ` (${f.error})` : '');
+  const ok = fetches.find((f) => f.outcome === 'downloaded' || f.outcome === 'unchanged' || f.outcome === 'not_modified');
+  return [`fetch from ${last.source}: ${what(last)}`, ...(ok !== undefined && ok !== last ? [`  last success: ${what(ok)}`] : []), ''].join('\n');
 }
 
 /** What stops `status` from reading the tables, in words; undefined when it can. */

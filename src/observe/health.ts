@@ -4,7 +4,7 @@ import { withClient } from '../db/pool.js';
 import { isSchemaCurrent } from '../db/migrate.js';
 import { countQueue, type QueueState } from '../queue/fileQueue.js';
 import {
-  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFiles, summarizeLastDay, summarizeLifecycle, type DaySummary, type LifecycleSummary, type HourFigures, type QueueError,
+  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFetches, listRecentFiles, summarizeLastDay, summarizeLifecycle, type DaySummary, type FetchSummary, type LifecycleSummary, type HourFigures, type QueueError,
   type RecentFile,
 } from './statusQueries.js';
 
@@ -49,6 +49,8 @@ export interface RecentActivity {
   readonly lastError: QueueError | null;
   readonly lastDay: DaySummary;
   readonly lifecycle: LifecycleSummary;
+  /** The fetcher's last attempts (none when fetching is off). */
+  readonly fetches: readonly FetchSummary[];
   /** The last 24 hours by hour, for the chart. */
   readonly hours: readonly HourFigures[];
 }
@@ -161,6 +163,7 @@ export class DaemonStatus {
       lastError: await lastQueueError(client),
       lastDay: await summarizeLastDay(client),
       lifecycle: await summarizeLifecycle(client),
+      fetches: await listRecentFetches(client, 5),
       hours: await listLastDayByHour(client),
     })).catch((err: unknown) => {
       this.log.debug({ err }, 'status page: database query failed');

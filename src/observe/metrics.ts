@@ -2,6 +2,7 @@ import client from 'prom-client';
 import type { DatabaseCheck } from './health.js';
 import type { FileOutcome } from '../queue/worker.js';
 import { EVENT_KINDS, OUTCOMES } from '../lifecycle/updateLifecycle.js';
+import { FETCH_OUTCOMES, type FetchResult } from '../fetch/fetchWindow.js';
 
 /** What the scrape-time gauges read: the daemon's own state and one bounded look at the database. */
 export interface MetricsSource {
@@ -12,6 +13,8 @@ export interface MetricsSource {
 
 /** Whole-file ingest time: 0.1 s … 10 min (a 96 MB file takes 5–20 s). */
 export const FILE_DURATION_BUCKETS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+/** One window's download: 0.1 s (a 304) … 10 min (a slow 96 MB body, retries). */
+export const FETCH_DURATION_BUCKETS: readonly number[] = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 /** File modified → committed: seconds (settle time) to a day (a backlog after an outage). */
 export const LAG_BUCKETS: readonly number[] = [5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
 
@@ -46,6 +49,10 @@ export class Metrics {
   private readonly lotOutcomes: client.Counter<'outcome'>;
   private readonly partialFiles: client.Counter;
   private readonly lotsListed: client.Gauge;
+  private readonly fetches: client.Counter<'outcome'>;
+  private readonly fetchDuration: client.Histogram;
+  private readonly lastFetchSuccess: client.Gauge;
+  private readonly fetchEnabled: client.Gauge;
   /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
   private lastSuccess = 0;
 
@@ -105,6 +112,21 @@ export class Metrics {
       help: 'Ingested files flagged as not a full snapshot (too few rows): stored, their absences not taken as disappearances.',
     });
     this.lotsListed = new client.Gauge({ name: 'vinops_etl_lots_listed', registers, help: 'Lots present in the newest full snapshot, as of the last file ingested here.' });
+
+    this.fetches = new client.Counter({
+      name: 'vinops_etl_fetches_total', registers, labelNames: ['outcome'],
+      help: 'Downloads of the feed by outcome (downloaded, unchanged, not_modified, blocked, failed); one per window fetched here.',
+    });
+    for (const outcome of FETCH_OUTCOMES) this.fetches.inc({ outcome }, 0);
+    this.fetchDuration = new client.Histogram({
+      name: 'vinops_etl_fetch_duration_seconds', registers, buckets: [...FETCH_DURATION_BUCKETS],
+      help: 'One window\'s download, retries within the window included.',
+    });
+    this.lastFetchSuccess = new client.Gauge({
+      name: 'vinops_etl_last_fetch_success_timestamp_seconds', registers,
+      help: 'Unix time of the last fetch that downloaded the feed or found it unchanged here; 0 when none yet.',
+    });
+    this.fetchEnabled = new client.Gauge({ name: 'vinops_etl_fetch_enabled', registers, help: '1 when this daemon fetches the feed (fetchUrl set), else 0.' });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
     new client.Gauge({
@@ -181,6 +203,25 @@ export class Metrics {
     } catch {
       // A metric cannot take a value (a bug): the outcome is in the log and the database anyway.
     }
+  }
+
+  /** Counts one window's fetch (Fetcher.onResult). */
+  recordFetch(r: FetchResult, now = Date.now()): void {
+    if (r.outcome === 'skipped') return;
+    this.fetches.inc({ outcome: r.outcome });
+    this.fetchDuration.observe(r.seconds);
+    if (r.outcome === 'downloaded' || r.outcome === 'unchanged' || r.outcome === 'not_modified') this.lastFetchSuccess.set(now / 1000);
+  }
+
+  /** A fetch that could not run at all (its ledger unreachable). */
+  recordFetchError(): void {
+    this.fetches.inc({ outcome: 'failed' });
+  }
+
+  /** Fetching on or off; on, the last success recorded in the database, so a restart does not look like an hour without one. */
+  setFetchEnabled(on: boolean, lastSuccessAt: Date | null = null): void {
+    this.fetchEnabled.set(on ? 1 : 0);
+    if (lastSuccessAt !== null) this.lastFetchSuccess.set(lastSuccessAt.getTime() / 1000);
   }
 
   /** The exposition text and its content type, for /metrics. */

@@ -1,5 +1,5 @@
 import type { DaemonStatus, DatabaseCheck, InFlightFile, Readiness, RecentActivity } from './health.js';
-import type { HourFigures, LifecycleSummary, RecentFile } from './statusQueries.js';
+import type { FetchSummary, HourFigures, LifecycleSummary, RecentFile } from './statusQueries.js';
 
 /** The lifecycle part: lots listed, the last file's events, partial files. */
 function lifecycleSection(l: LifecycleSummary): string {
@@ -10,6 +10,15 @@ function lifecycleSection(l: LifecycleSummary): string {
     l.partial ? `<p class="alert" id="last-partial">The last file is not a full snapshot: ${esc(l.partial_reason ?? '')}. Its absences are not taken as disappearances.</p>` : '',
     l.partial_last_day > 0 ? `<p class="bad" id="partial-day">${esc(plural(l.partial_last_day, 'partial file'))} in the last 24 hours (raw.csv_files.partial)</p>` : '',
   ].join('');
+}
+
+/** The fetcher's last attempts: window, outcome, HTTP status, bytes, the file or the error. */
+function fetchTable(fetches: readonly FetchSummary[]): string {
+  const rows = fetches.map((f) => `<tr><td>${esc(iso(f.window_start))}</td><td class="${f.outcome === 'blocked' || f.outcome === 'failed' ? 'bad' : 'ok'}">${esc(f.outcome ?? 'in flight')}</td>` +
+    `<td class="num">${f.http_status === null ? '' : num(f.http_status)}</td><td class="num">${f.bytes === null ? '' : num(f.bytes)}</td>` +
+    `<td>${esc(f.path ?? f.error ?? '')}</td></tr>`).join('');
+  return `<table id="fetches"><tr><th>window (UTC)</th><th>outcome</th><th>HTTP</th><th>bytes</th><th>file or error</th></tr>${rows}</table>` +
+    `<p class="muted">from ${esc(fetches[0]!.source)}</p>`;
 }
 
 /** Files listed on the page. */
@@ -73,6 +82,7 @@ export function renderStatusPage(d: StatusPageData): string {
       renderDayChart(a.hours),
       '<h2>Lots</h2>',
       lifecycleSection(a.lifecycle),
+      ...(a.fetches.length === 0 ? [] : ['<h2>Fetch</h2>', fetchTable(a.fetches)]),
       '<h2>Recent files</h2>',
       a.files.length === 0 ? '<p class="muted">no files yet: none queued by the daemon or ingested with <code>vinops-etl ingest</code></p>' : recentTable(a.files),
     );

@@ -148,6 +148,33 @@ export async function summarizeLifecycle(db: pg.Pool | pg.ClientBase): Promise<L
   return rows[0]!;
 }
 
+/** One attempt of the fetcher (raw.fetches), newest first. */
+export interface FetchSummary {
+  readonly window_start: Date;
+  readonly source: string;
+  readonly outcome: string | null;
+  readonly http_status: number | null;
+  readonly bytes: number | null;
+  readonly path: string | null;
+  readonly error: string | null;
+  readonly started_at: Date;
+  readonly finished_at: Date | null;
+}
+
+/** When a fetch last downloaded the feed or found it unchanged, by any daemon; null when never. */
+export async function lastFetchSuccessAt(db: pg.Pool | pg.ClientBase): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT max(finished_at) AS at FROM raw.fetches WHERE outcome IN ('downloaded', 'unchanged', 'not_modified')`);
+  return rows[0]?.at ?? null;
+}
+
+export async function listRecentFetches(db: pg.Pool | pg.ClientBase, limit: number): Promise<FetchSummary[]> {
+  const { rows } = await db.query<FetchSummary>(
+    `SELECT window_start, source, outcome, http_status, bytes::float8 AS bytes, path, error, started_at, finished_at
+       FROM raw.fetches ORDER BY fetch_id DESC LIMIT $1`, [limit]);
+  return rows;
+}
+
 /** One hour of the status page's chart. */
 export interface HourFigures {
   /** Start of the hour. */

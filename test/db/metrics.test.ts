@@ -165,7 +165,8 @@ describe('/metrics', () => {
     expect(s.some((x) => x.name === 'process_cpu_seconds_total')).toBe(true);
     expect(s.some((x) => x.name === 'nodejs_heap_size_used_bytes')).toBe(true);
     const allowed: Record<string, readonly string[]> = {
-      outcome: ['ingested', 'duplicate', 'failed', 'rejected', 'sold', 'not_sold', 'on_approval', 'withdrawn'], state: ['pending', 'running', 'failed'],
+      outcome: ['ingested', 'duplicate', 'failed', 'rejected', 'sold', 'not_sold', 'on_approval', 'withdrawn',
+        'downloaded', 'unchanged', 'not_modified', 'blocked'], state: ['pending', 'running', 'failed'],
       field: ['vin', 'lot'], table: ['lots', 'vehicles'], action: ['inserted', 'updated', 'unchanged', 'stale'],
       kind: ['appeared', 'disappeared', 'reappeared', 'relisted', 'changed'],
     };

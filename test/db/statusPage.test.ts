@@ -40,6 +40,12 @@ function page(over: Partial<StatusPageData> = {}, hourFigures: HourFigures[] = h
       lastDay: { files: 1, rows: 154_000, parse_errors: 1, vin_unknown_pct: 1.25, lot_unknown_pct: 0 },
       lifecycle: { file_id: 'f1', path: '/raw/2025/10/23/1145.csv', snapshot_at: new Date('2025-10-23T11:45:00Z'), partial: false, partial_reason: null,
         events: { changed: 1520, appeared: 310, disappeared: 298 }, lots_listed: 153_912, partial_last_day: 0 },
+      fetches: [
+        { window_start: new Date('2025-10-23T12:00:00Z'), source: 'feed.example/cgi-bin/salesdata.cgi', outcome: 'blocked', http_status: 200, bytes: null,
+          path: null, error: 'HTTP 200 with a block page instead of the file', started_at: new Date('2025-10-23T12:00:31Z'), finished_at: new Date('2025-10-23T12:00:32Z') },
+        { window_start: new Date('2025-10-23T11:45:00Z'), source: 'feed.example/cgi-bin/salesdata.cgi', outcome: 'downloaded', http_status: 200, bytes: 96_123_456,
+          path: '/raw/2025/10/23/1145.csv', error: null, started_at: new Date('2025-10-23T11:45:20Z'), finished_at: new Date('2025-10-23T11:45:29Z') },
+      ],
       hours: hourFigures,
     },
     ...over,
@@ -64,6 +70,17 @@ function points(svg: XmlElement[], series: string): XmlElement[] {
 }
 
 describe('the status page', () => {
+  it('shows the fetcher\'s last attempts, a blocked one in red, and nothing of it when fetching is off', () => {
+    const html = renderStatusPage(page());
+    const table = /<table id="fetches">[\s\S]*?<\/table>/.exec(html)![0];
+    expect(table).toContain('<td class="bad">blocked</td>');
+    expect(table).toContain('HTTP 200 with a block page instead of the file');
+    expect(table).toContain('<td class="num">96,123,456</td><td>/raw/2025/10/23/1145.csv</td>');
+    expect(html).toContain('from feed.example/cgi-bin/salesdata.cgi');
+    const base = page();
+    expect(renderStatusPage({ ...base, activity: { ...base.activity!, fetches: [] } })).not.toContain('<h2>Fetch</h2>');
+  });
+
   it('shows the lots listed and the last file\'s events by kind, and a partial file loudly', () => {
     const html = renderStatusPage(page());
     expect(html).toContain('<p id="lots-listed">153,912 lots listed in the newest full snapshot</p>');

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FILE_DURATION_BUCKETS, FILE_OUTCOMES, LAG_BUCKETS, Metrics, QUEUE_STATES, UNKNOWN_FIELDS, UPSERT_ACTIONS, UPSERT_TABLES } from '../../src/observe/metrics.js';
+import { FETCH_DURATION_BUCKETS, FILE_DURATION_BUCKETS, FILE_OUTCOMES, LAG_BUCKETS, Metrics, QUEUE_STATES, UNKNOWN_FIELDS, UPSERT_ACTIONS, UPSERT_TABLES } from '../../src/observe/metrics.js';
+import { EVENT_KINDS, OUTCOMES } from '../../src/lifecycle/updateLifecycle.js';
+import { FETCH_OUTCOMES } from '../../src/fetch/fetchWindow.js';
 import { parseYamlSubset } from '../helpers/yamlSubset.js';
 
 const MONITORING = new URL('../../config/monitoring/', import.meta.url);
@@ -29,6 +31,10 @@ const LABELS: Record<string, Record<string, readonly string[]>> = {
   vinops_etl_upserts_total: { table: UPSERT_TABLES, action: UPSERT_ACTIONS },
   vinops_etl_file_duration_seconds_bucket: { le: [...FILE_DURATION_BUCKETS.map(String), '+Inf'] },
   vinops_etl_lag_seconds_bucket: { le: [...LAG_BUCKETS.map(String), '+Inf'] },
+  vinops_etl_lot_events_total: { kind: EVENT_KINDS },
+  vinops_etl_lot_outcomes_total: { outcome: OUTCOMES },
+  vinops_etl_fetches_total: { outcome: FETCH_OUTCOMES },
+  vinops_etl_fetch_duration_seconds_bucket: { le: [...FETCH_DURATION_BUCKETS.map(String), '+Inf'] },
 };
 
 const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan']);
@@ -119,6 +125,9 @@ describe('Prometheus alert rules (config/monitoring/alerts.yml)', () => {
     expect(byName.get('VinopsEtlDatabaseDown')).toBe('vinops_etl_db_up == 0');
     expect(byName.get('VinopsEtlDown')).toBe('up{job="vinops-etl"} == 0');
     expect(FILE_DURATION_BUCKETS).toContain(300); // the slow-file alert reads this bucket
+    expect(byName.get('VinopsEtlPartialFile')).toBe('increase(vinops_etl_partial_files_total[1h]) > 0');
+    expect(byName.get('VinopsEtlFetchBlocked')).toBe('increase(vinops_etl_fetches_total{outcome="blocked"}[30m]) > 0');
+    expect(byName.get('VinopsEtlNoFetchSuccess')).toMatch(/vinops_etl_last_fetch_success_timestamp_seconds\) > 3600 and on \(instance\) vinops_etl_fetch_enabled == 1/);
   });
 });
 
