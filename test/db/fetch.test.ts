@@ -12,6 +12,11 @@ import { generateFeed } from '../../src/sample/feedGenerator.js';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
 import { Fetcher } from '../../src/fetch/fetcher.js';
 import { spawn } from 'node:child_process';
+import { loadConfig } from '../../src/config.js';
+import { runDaemon } from '../../src/daemon.js';
+import { freePort } from '../helpers/wait.js';
+import { listRecentFetches } from '../../src/observe/statusQueries.js';
+import { formatFetchStatus } from '../../src/cli/statusCommand.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
 
 const KEY = 'sEcReTkEy-4711';
@@ -278,5 +283,44 @@ describe('fetching the feed', () => {
       expect(`${r.out}${r.err}`).not.toContain('sEcReTcOoKiE');
     }
     expect(ok.err).toContain('salesdata.cgi');
+  });
+
+  it('end to end with the daemon: fetched at start, found by discovery, ingested, public.lots filled, counted on /metrics', async () => {
+    handler = csv(feed, { etag: '"daemon"' });
+    const port = await freePort();
+    const config = loadConfig({ env: { DATABASE_URL: db.url, VINOPS_RAW_DIR: rawDir, VINOPS_SETTLE_MS: '200', VINOPS_RESCAN_INTERVAL_MS: '1000',
+      VINOPS_METRICS_ADDR: `127.0.0.1:${port}`, VINOPS_FETCH_URL: base, VINOPS_FETCH_COOKIE: COOKIE } });
+    const stop = new AbortController();
+    const done = runDaemon(config, silentLog, { signal: stop.signal });
+    try {
+      let lots = 0;
+      for (let i = 0; i < 150 && lots < 300; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        lots = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM public.lots')).rows[0]!.n;
+      }
+      expect(lots).toBe(300);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^vinops_etl_fetches_total\{outcome="downloaded"\} 1$/m);
+      expect(metrics).toMatch(/^vinops_etl_fetch_enabled 1$/m);
+      expect(metrics).not.toContain(KEY);
+      const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      expect(page).toContain('<h2>Fetch</h2>');
+      expect(page).not.toContain(KEY);
+    } finally {
+      stop.abort();
+      await done;
+    }
+    expect((await tree()).filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+
+  it('`status` shows the last attempt and, when it failed, the last success; host and path only', async () => {
+    handler = csv(feed);
+    await fetchWindow(ctx());
+    handler = (_req, res) => { res.writeHead(403); res.end(); };
+    await fetchWindow(ctx({ now: at(1) }));
+    const text = formatFetchStatus(await listRecentFetches(db.pool, 5));
+    const host = new URL(base).host;
+    expect(text).toBe(`fetch from ${host}/cgi-bin/salesdata.cgi: blocked for 2025-10-17 12:15 (HTTP 403: the address is blocked)\n` +
+      `  last success: downloaded for 2025-10-17 12:00 (${join(rawDir, '2025/10/17/1200.csv')})\n`);
   });
 });
