@@ -11,7 +11,7 @@ import { fetchWindow, type FetchContext, type FetchResult } from '../../src/fetc
 import { generateFeed } from '../../src/sample/feedGenerator.js';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
 import { Fetcher } from '../../src/fetch/fetcher.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { loadConfig } from '../../src/config.js';
 import { runDaemon } from '../../src/daemon.js';
 import { freePort } from '../helpers/wait.js';
@@ -322,5 +322,22 @@ describe('fetching the feed', () => {
     const host = new URL(base).host;
     expect(text).toBe(`fetch from ${host}/cgi-bin/salesdata.cgi: blocked for 2025-10-17 12:15 (HTTP 403: the address is blocked)\n` +
       `  last success: downloaded for 2025-10-17 12:00 (${join(rawDir, '2025/10/17/1200.csv')})\n`);
+  });
+
+  // A full disk needs a small file system: a 64 KiB tmpfs, which only root may mount (CI runs as root).
+  const canMount = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d"']).status === 0;
+  it.skipIf(!canMount)('a full disk (ENOSPC) mid-body leaves no .csv and no .part', async () => {
+    const small = await mkdtemp(join(tmpdir(), 'vinops-fetch-full-'));
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', small]).status).toBe(0);
+    try {
+      handler = csv(feed);
+      const r = await fetchWindow(ctx({ rawDir: small, now: runningFrom(new Date(Date.UTC(2025, 9, 17, 12, 14, 59, 500))) }));
+      expect(r.outcome).toBe('failed');
+      expect(r.error).toMatch(/ENOSPC|no space/i);
+      const left = spawnSync('find', [small, '-type', 'f'], { encoding: 'utf8' }).stdout.trim();
+      expect(left).toBe('');
+    } finally {
+      spawnSync('umount', [small]);
+    }
   });
 });
