@@ -176,6 +176,22 @@ describe('fetching the feed', () => {
     expect(r).toMatchObject({ outcome: 'downloaded', bytes: feed.length, sha256: sha(feed) });
   });
 
+  it('a slow trickle (the body over a second, in small pieces) is downloaded whole', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(feed.length) });
+      const step = Math.ceil(feed.length / 20);
+      let at = 0;
+      const t = setInterval(() => {
+        res.write(feed.subarray(at, at + step));
+        at += step;
+        if (at >= feed.length) { clearInterval(t); res.end(); }
+      }, 50);
+    };
+    const r = await fetchWindow(ctx());
+    expect(r).toMatchObject({ outcome: 'downloaded', bytes: feed.length, sha256: sha(feed), requests: 1 });
+    expect(r.seconds).toBeGreaterThanOrEqual(0.9);
+  });
+
   it('a stop signal during a slow download leaves no .csv and no .part', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-length': String(feed.length) });
