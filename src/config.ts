@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -128,6 +128,47 @@ export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
 /** Keys whose values never appear in an error. */
 const SECRET_KEYS: ReadonlySet<string> = new Set(['fetchUrl', 'fetchCookie']);
 
+/**
+ * Secrets that can come from a file instead of the environment: `<VAR>_FILE` names it, or systemd's
+ * `LoadCredential=<credential>:…` puts it in `$CREDENTIALS_DIRECTORY/<credential>`. The variable
+ * itself wins over its file, a file over the credential, all of them over the config file.
+ */
+export const SECRET_SOURCES = [
+  { key: 'databaseUrl', variable: 'DATABASE_URL', file: 'VINOPS_DATABASE_URL_FILE', credential: 'database-url' },
+  { key: 'fetchUrl', variable: 'VINOPS_FETCH_URL', file: 'VINOPS_FETCH_URL_FILE', credential: 'fetch-url' },
+  { key: 'fetchCookie', variable: 'VINOPS_FETCH_COOKIE', file: 'VINOPS_FETCH_COOKIE_FILE', credential: 'fetch-cookie' },
+] as const;
+
+/** The environment without the secrets' variables: what a child process (the embedded server) gets. */
+export function withoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const s of SECRET_SOURCES) delete out[s.variable];
+  return out;
+}
+
+function readSecretFiles(env: NodeJS.ProcessEnv, input: Record<string, unknown>, origin: Record<string, string>): void {
+  for (const s of SECRET_SOURCES) {
+    const named = env[s.file];
+    const given = env[s.variable] !== undefined && env[s.variable] !== '';
+    if (named !== undefined && named !== '' && given) throw new ConfigError(`${s.variable} and ${s.file} are both set: set one`);
+    if (given) continue;
+    const credential = env.CREDENTIALS_DIRECTORY ? join(env.CREDENTIALS_DIRECTORY, s.credential) : undefined;
+    const path = named !== undefined && named !== '' ? named : credential !== undefined && existsSync(credential) ? credential : undefined;
+    if (path === undefined) continue;
+    const where = path === named ? `${s.file} (${path})` : `credential ${s.credential} (${path})`;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${where}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    const value = text.replace(/\r?\n$/, '');
+    if (value.trim() === '') throw new ConfigError(`${where}: the file is empty`);
+    input[s.key] = value;
+    origin[s.key] = where;
+  }
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -165,13 +206,14 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     input[key] = value; // the schema parses numbers and booleans from strings, and refuses what it cannot
     origin[key] = envName;
   }
+  readSecretFiles(env, input, origin);
   const result = ConfigSchema.safeParse(input);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
       const where = origin[key] ?? key;
       const value = !(key in input) ? '(missing)' : SECRET_KEYS.has(key) ? '(a secret, not shown)'
-        : JSON.stringify(key === 'databaseUrl' ? redactUrl(String(input[key])) : input[key]);
+        : key === 'databaseUrl' ? shownUrl(String(input[key])) : JSON.stringify(input[key]);
       return issue.code === 'unrecognized_keys'
         ? `unknown config key(s): ${issue.keys.join(', ')}`
         : `${where}: ${issue.message} (got ${value})`;
@@ -185,6 +227,11 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     rawDir: resolve(fromFile('rawDir') ? baseDir : process.cwd(), c.rawDir),
     dataDir: resolve(fromFile('dataDir') ? baseDir : process.cwd(), c.dataDir),
   });
+}
+
+/** A connection string as an error may show it: redacted, or not at all when it is no URL (all of it may be the password). */
+function shownUrl(v: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? JSON.stringify(redactUrl(v)) : '(not a URL; not shown: it may hold the password)';
 }
 
 /**

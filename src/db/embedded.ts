@@ -7,6 +7,7 @@ import { arch, platform, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { onForcedExit } from '../forcedExit.js';
+import { withoutSecrets } from '../config.js';
 
 /** A running embedded PostgreSQL cluster. */
 export interface EmbeddedCluster {
@@ -201,7 +202,7 @@ async function initialise(bins: Binaries, dir: string, account: Account | undefi
 
 function runToEnd(file: string, args: string[], account: Account | undefined, log: Logger): Promise<{ code: number | null; output: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(file, args, { ...account, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { ...account, env: { ...withoutSecrets(process.env), LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const collect = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
@@ -219,7 +220,7 @@ interface Server { readonly child: ChildProcess; readonly exited: Promise<void> 
 async function startServer(bins: Binaries, dir: string, port: number, account: Account | undefined, flags: readonly string[], log: Logger): Promise<Server> {
   const child = spawn(bins.postgres, [
     '-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...flags,
-  ], { ...account, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  ], { ...account, env: { ...withoutSecrets(process.env), LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   // In its own process group the server would outlive a process that exits without unwinding.
   child.once('exit', onForcedExit(() => stopServer({ child, exited })));

@@ -86,3 +86,47 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(/unknown config key\(s\): workerz/);
   });
 });
+
+describe('secrets from files (VINOPS_*_FILE, systemd credentials)', () => {
+  const SENTINEL = 'pw-sEnTiNeL-9371';
+  const url = `postgres://etl:${SENTINEL}@db.example:5432/vinops`;
+
+  it('reads DATABASE_URL, the fetch URL and the cookie from the files their _FILE variables name (one trailing newline dropped)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vinops-secrets-'));
+    await writeFile(join(dir, 'db'), `${url}\n`);
+    await writeFile(join(dir, 'fetch'), `https://feed.example/salesdata.cgi?authKey=${SENTINEL}\n`);
+    await writeFile(join(dir, 'cookie'), `incap=${SENTINEL}`);
+    const c = loadConfig({ env: { VINOPS_DATABASE_URL_FILE: join(dir, 'db'), VINOPS_FETCH_URL_FILE: join(dir, 'fetch'), VINOPS_FETCH_COOKIE_FILE: join(dir, 'cookie') } });
+    expect(c.databaseUrl).toBe(url);
+    expect(c.fetchUrl).toBe(`https://feed.example/salesdata.cgi?authKey=${SENTINEL}`);
+    expect(c.fetchCookie).toBe(`incap=${SENTINEL}`);
+  });
+
+  it('reads systemd credentials from $CREDENTIALS_DIRECTORY; a variable wins over them, its _FILE too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vinops-creds-'));
+    await writeFile(join(dir, 'database-url'), url);
+    await writeFile(join(dir, 'fetch-cookie'), 'from-credential');
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } })).toMatchObject({ databaseUrl: url, fetchCookie: 'from-credential' });
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir, VINOPS_FETCH_COOKIE: 'from-env' } }).fetchCookie).toBe('from-env');
+    await writeFile(join(dir, 'other'), 'from-file');
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir, VINOPS_FETCH_COOKIE_FILE: join(dir, 'other') } }).fetchCookie).toBe('from-file');
+    // No credential file, no value: fetching stays off.
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } }).fetchUrl).toBeUndefined();
+  });
+
+  it('says which file is unreadable, empty or both set, and never what a secret file holds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vinops-secrets-bad-'));
+    await writeFile(join(dir, 'empty'), '\n');
+    await writeFile(join(dir, 'bad-url'), `not a url ${SENTINEL}`);
+    const err = (env: NodeJS.ProcessEnv): string => { try { loadConfig({ env }); return 'no error'; } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; } };
+    expect(err({ VINOPS_DATABASE_URL_FILE: join(dir, 'missing') })).toBe(`VINOPS_DATABASE_URL_FILE (${join(dir, 'missing')}): cannot read it: ENOENT`);
+    expect(err({ VINOPS_FETCH_COOKIE_FILE: join(dir, 'empty') })).toBe(`VINOPS_FETCH_COOKIE_FILE (${join(dir, 'empty')}): the file is empty`);
+    expect(err({ DATABASE_URL: url, VINOPS_DATABASE_URL_FILE: join(dir, 'empty') })).toBe('DATABASE_URL and VINOPS_DATABASE_URL_FILE are both set: set one');
+    const bad = err({ VINOPS_FETCH_URL_FILE: join(dir, 'bad-url') });
+    expect(bad).toContain(`VINOPS_FETCH_URL_FILE (${join(dir, 'bad-url')})`);
+    expect(bad).not.toContain(SENTINEL);
+    const badDb = err({ VINOPS_DATABASE_URL_FILE: join(dir, 'bad-url') });
+    expect(badDb).toContain('VINOPS_DATABASE_URL_FILE');
+    expect(badDb).not.toContain(SENTINEL);
+  });
+});
