@@ -37,7 +37,10 @@ export class EmbeddedPostgresError extends Error {
 }
 
 const USER = 'vinops';
-const PASSWORD = 'vinops';
+/** The password every cluster had before each got its own: replaced at the first start that finds it. */
+const LEGACY_PASSWORD = 'vinops';
+/** The cluster's own password, made at initdb, kept in its data directory (0700) with mode 0600. */
+export const PASSWORD_FILE = 'vinops-password';
 const RUN_AS = 'postgres';
 /** As root, PostgreSQL runs as the postgres user, who cannot enter a 0700 home such as /root. */
 export const ROOT_FALLBACK_DIR = '/var/lib/vinops-etl/embedded-postgres';
@@ -56,7 +59,7 @@ interface Account { readonly uid: number; readonly gid: number }
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
   const { port, log } = options;
-  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  const urlWith = (password: string): string => `postgresql://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const account = userInfo().uid === 0 ? await ensureAccount(log) : undefined;
   let bins = locateBinaries();
   let dir = resolve(options.dir);
@@ -65,16 +68,34 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     bins = await reachableBinaries(bins, account, fallback, log);
     dir = await reachableClusterDir(dir, account, fallback, log);
   }
-  if (existsSync(join(dir, 'postmaster.pid')) && (await answers(url))) {
+  let password = readPassword(dir);
+  if (existsSync(join(dir, 'postmaster.pid'))) {
     // Already running (the daemon started it): use it, and leave it running on stop().
-    log.debug({ dir, port }, 'embedded PostgreSQL already running: connecting to it');
-    return { url, port, dir, stop: async () => {} };
+    if (password !== undefined && (await answers(urlWith(password)))) {
+      log.debug({ dir, port }, 'embedded PostgreSQL already running: connecting to it');
+      return { url: urlWith(password), port, dir, stop: async () => {} };
+    }
+    if (await answers(urlWith(LEGACY_PASSWORD))) {
+      const fresh = await replaceLegacyPassword(urlWith(LEGACY_PASSWORD), password, dir, account, log);
+      return { url: urlWith(fresh), port, dir, stop: async () => {} };
+    }
   }
   if (!existsSync(join(dir, 'PG_VERSION'))) {
     log.info({ dir }, 'initialising embedded PostgreSQL cluster');
-    await initialise(bins, dir, account, log);
+    password = newPassword();
+    await initialise(bins, dir, account, password, log);
+    await writePassword(dir, password, account);
   }
   const server = await startServer(bins, dir, port, account, options.postgresFlags ?? [], log);
+  if (password === undefined || !(await answers(urlWith(password)))) {
+    try {
+      password = await replaceLegacyPassword(urlWith(LEGACY_PASSWORD), password, dir, account, log);
+    } catch (err) {
+      await stopServer(server);
+      throw err;
+    }
+  }
+  const url = urlWith(password);
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -183,11 +204,58 @@ async function reachableClusterDir(dir: string, account: Account, fallback: stri
   return moved;
 }
 
-async function initialise(bins: Binaries, dir: string, account: Account | undefined, log: Logger): Promise<void> {
+/** 24 random bytes: URL-safe, so it needs no quoting in a connection string or a literal. */
+function newPassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function readPassword(dir: string): string | undefined {
+  try {
+    const text = readFileSync(join(dir, PASSWORD_FILE), 'utf8').trim();
+    return text === '' ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writePassword(dir: string, password: string, account: Account | undefined): Promise<void> {
+  const file = join(dir, PASSWORD_FILE);
+  const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, `${password}\n`, { mode: 0o600 });
+  if (account !== undefined) await chown(tmp, account.uid, account.gid);
+  await rename(tmp, file);
+}
+
+/**
+ * A cluster made before each got its own password still has the built-in one, which any local user
+ * could log in with as superuser: it is replaced by a random one, kept in the data directory. The file
+ * is written first; a start that finds a file whose password the server does not take yet (a crash
+ * between the two) sets that one.
+ */
+async function replaceLegacyPassword(legacyUrl: string, kept: string | undefined, dir: string, account: Account | undefined, log: Logger): Promise<string> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: legacyUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  const password = kept ?? newPassword();
+  if (!/^[\w-]+$/.test(password)) throw new EmbeddedPostgresError(`${join(dir, PASSWORD_FILE)} holds characters a generated password never has: delete it, or put the cluster's password back`);
+  try {
+    await client.connect();
+    if (kept === undefined) await writePassword(dir, password, account);
+    await client.query(`ALTER ROLE ${USER} PASSWORD '${password}'`);
+  } catch (err) {
+    throw new EmbeddedPostgresError(`the embedded PostgreSQL in ${dir} has no ${PASSWORD_FILE} and does not take the built-in password either: ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  log.warn({ dir }, `embedded PostgreSQL: the built-in password was replaced by a random one, kept in ${join(dir, PASSWORD_FILE)} (mode 600)`);
+  return password;
+}
+
+async function initialise(bins: Binaries, dir: string, account: Account | undefined, password: string, log: Logger): Promise<void> {
   await mkdir(dirname(dir), { recursive: true });
   // Beside the cluster, not in TMPDIR: the postgres user can reach this folder, maybe not TMPDIR.
   const pwfile = `${dir}.pw-${randomBytes(6).toString('hex')}`;
-  await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o600 });
+  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   if (account !== undefined) await chown(pwfile, account.uid, account.gid);
   try {
     const { code, output } = await runToEnd(bins.initdb, [

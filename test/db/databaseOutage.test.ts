@@ -86,8 +86,10 @@ describe('daemon: the database goes away and comes back', () => {
     const file = join(raw, '2025/10/22/1200.csv');
     await mkdir(dirname(file), { recursive: true });
     await writeFeedFile(file, { rows: 80, seed: 3 });
-    // The URL the cluster will have once it runs (embedded clusters use this user and password).
-    const url = `postgresql://vinops:vinops@127.0.0.1:${port}/postgres`;
+    // The URL the cluster will have once it runs: made (with its own password) and stopped first.
+    const made = await startEmbeddedPostgres({ dir, port, log: silentLog, postgresFlags: ['-c', 'fsync=off'] });
+    const url = made.url;
+    await made.stop();
     const config = loadConfig({ env: { DATABASE_URL: url, VINOPS_RAW_DIR: raw, VINOPS_SETTLE_MS: '200', VINOPS_RESCAN_INTERVAL_MS: '1000',
       VINOPS_METRICS_ADDR: '127.0.0.1:0' } });
     let logged = '';

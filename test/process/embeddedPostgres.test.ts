@@ -59,3 +59,52 @@ describe.runIf(asRoot)('embedded PostgreSQL as root', () => {
       .rejects.toThrow(/did not start on port .*no_such_setting/);
   });
 });
+
+describe('the embedded cluster\'s password', () => {
+  const cleanup: string[] = [];
+  afterAll(async () => {
+    for (const p of cleanup) await rm(p, { recursive: true, force: true });
+  });
+
+  it('is made at initdb, kept in the data directory with mode 0600, and the built-in one of an older cluster is replaced', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'vinops-pw-'));
+    spawnSync('chmod', ['0755', base]);
+    cleanup.push(base);
+    const port = await freePort();
+    const options = { dir: join(base, 'pg'), port, log, rootFallbackDir: join(base, 'fallback') };
+    const login = async (url: string): Promise<boolean> => {
+      const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+      c.on('error', () => undefined);
+      try { await c.connect(); return true; } catch { return false; } finally { await c.end().catch(() => undefined); }
+    };
+    const legacy = `postgresql://vinops:vinops@127.0.0.1:${port}/postgres`;
+
+    const first = await startEmbeddedPostgres(options);
+    const file = join(first.dir, 'vinops-password');
+    try {
+      const password = readFileSync(file, 'utf8').trim();
+      expect(password).toMatch(/^[\w-]{32}$/);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(decodeURIComponent(new URL(first.url).password)).toBe(password);
+      expect(await login(first.url)).toBe(true);
+      expect(await login(legacy)).toBe(false);
+      // Make it a cluster of an older version: the built-in password, no file.
+      const c = new pg.Client(first.url);
+      await c.connect();
+      await c.query(`ALTER ROLE vinops PASSWORD 'vinops'`);
+      await c.end();
+      await rm(file);
+    } finally {
+      await first.stop();
+    }
+    const again = await startEmbeddedPostgres({ ...options, ephemeral: true });
+    try {
+      const fresh = readFileSync(join(again.dir, 'vinops-password'), 'utf8').trim();
+      expect(fresh).toMatch(/^[\w-]{32}$/);
+      expect(await login(again.url)).toBe(true);
+      expect(await login(legacy)).toBe(false);
+    } finally {
+      await again.stop();
+    }
+  });
+});
