@@ -50,6 +50,13 @@ const ConfigSchema = z.object({
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
     .refine(parsesAsPgUrl, 'not a valid URL (percent-encode reserved characters in the user name and password: %23 for #, %2F for /, %3F for ?, %40 for @; the port must be 1 to 65535)')
     .optional(),
+  /** TLS to PostgreSQL (libpq's meaning): disable | prefer | require | verify-ca | verify-full. The URL's sslmode wins. */
+  databaseSslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  /** The CA certificate (PEM file) that signed the server's certificate; the URL's sslrootcert wins. */
+  databaseSslRootCert: z.string().min(1).optional(),
+  /** A client certificate and its key (PEM files), when the server asks for one. */
+  databaseSslCert: z.string().min(1).optional(),
+  databaseSslKey: z.string().min(1).optional(),
   /** Root of the raw tree, watched for `YYYY/MM/DD/HHmm.csv`. Default `/var/data/vinops/raw/copart`. */
   rawDir: z.string().min(1).default('/var/data/vinops/raw/copart'),
   /** Local state: the embedded PostgreSQL cluster lives in `<dataDir>/pg`. Default `./var`. */
@@ -104,6 +111,10 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 /** Environment variables that override the file, by config key. */
 export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
   DATABASE_URL: 'databaseUrl',
+  VINOPS_DATABASE_SSLMODE: 'databaseSslMode',
+  VINOPS_DATABASE_SSLROOTCERT: 'databaseSslRootCert',
+  VINOPS_DATABASE_SSLCERT: 'databaseSslCert',
+  VINOPS_DATABASE_SSLKEY: 'databaseSslKey',
   VINOPS_RAW_DIR: 'rawDir',
   VINOPS_DATA_DIR: 'dataDir',
   VINOPS_EMBEDDED_PORT: 'embeddedPort',

@@ -43,7 +43,10 @@ export function isRetryablePgError(err: unknown): boolean {
  * password, 28000 no such role or no pg_hba.conf entry), a privilege (42501) or the database named in
  * the URL (3D000). Retrying soon only repeats the refusal; a person has to change something.
  */
-export type RefusalKind = 'login' | 'privilege' | 'database';
+export type RefusalKind = 'login' | 'privilege' | 'database' | 'tls';
+/** Node's codes for a server certificate that does not verify: a person must fix the CA, the name or sslmode. */
+const TLS_CODES: ReadonlySet<string> = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 const REFUSED_CODES: ReadonlyMap<string, RefusalKind> = new Map([
   ['28P01', 'login'], ['28000', 'login'], ['42501', 'privilege'], ['3D000', 'database'],
 ]);
@@ -58,6 +61,9 @@ export function findRefusal(err: unknown): { kind: RefusalKind; code: string | u
     const message = e instanceof Error ? e.message : String(e);
     const kind = code === undefined ? undefined : REFUSED_CODES.get(code);
     if (kind !== undefined) return { kind, code, message };
+    const nodeCode = (e as { code?: unknown }).code;
+    if (typeof nodeCode === 'string' && TLS_CODES.has(nodeCode)) return { kind: 'tls', code: nodeCode, message };
+    if (/server does not support SSL connections/i.test(message)) return { kind: 'tls', code: undefined, message };
     // node-postgres itself refuses to answer a password request when the URL has no password (no SQLSTATE).
     if (code === undefined && /client password must be a string/.test(message)) {
       return { kind: 'login', code: undefined, message: 'the server asks for a password and the connection string has none' };

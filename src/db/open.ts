@@ -31,7 +31,9 @@ export function explainDatabaseError(err: unknown, url: string): unknown {
   const { user, database } = urlParts(url);
   const code = refusal.code === undefined ? '' : ` (${refusal.code})`;
   const who = user === undefined ? '' : ` for user "${user}"`;
-  const message = refusal.kind === 'login'
+  const message = refusal.kind === 'tls'
+    ? `TLS to the database failed: ${refusal.message}${code} — check sslmode, sslrootcert and the host name in DATABASE_URL (or databaseSsl* in the config; docs/security.md)`
+    : refusal.kind === 'login'
     ? `database refused the login${who}: ${refusal.message}${code} — check the user and password in DATABASE_URL` +
       (refusal.code === '28000' ? ' and the server\'s pg_hba.conf' : '')
     : refusal.kind === 'database'
@@ -76,7 +78,8 @@ export async function openDatabase(config: Config, log: Logger, options: { migra
     });
     log.info({ port: embedded.port, dir: embedded.dir }, 'using the embedded PostgreSQL');
   }
-  const pool = createPool(url, log, options.poolSize ?? config.workers + 3);
+  const pool = createPool(url, log, options.poolSize ?? config.workers + 3, embedded === undefined ? {
+    sslMode: config.databaseSslMode, sslRootCert: config.databaseSslRootCert, sslCert: config.databaseSslCert, sslKey: config.databaseSslKey } : {});
   try {
     const client = await pool.connect();
     try {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { sqlState } from './errors.js';
+import { tlsOptions, type TlsSettings } from './tls.js';
 
 /**
  * How often the server checks, during a long statement, that this process is still connected
@@ -13,9 +14,11 @@ const CLIENT_CHECK_MS = 5000;
  * A pool whose idle clients cannot crash the process: a connection dropped by the server while idle
  * emits 'error' on the pool, which is logged and otherwise ignored (node-postgres docs).
  */
-export function createPool(connectionString: string, log: Logger, max = 4): pg.Pool {
+export function createPool(connectionString: string, log: Logger, max = 4, tls: TlsSettings = {}): pg.Pool {
+  const { connectionString: plain, ssl } = tlsOptions(connectionString, tls);
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: plain,
+    ...(ssl === undefined ? {} : { ssl }),
     max,
     application_name: 'vinops-etl',
     options: `-c client_connection_check_interval=${CLIENT_CHECK_MS}`,
