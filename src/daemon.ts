@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { DaemonStatus } from './observe/health.js';
-import { DatabaseConfigError, openDatabase, type Database } from './db/open.js';
+import { DatabaseConfigError, openDatabase, warnIfPrivileged, type Database } from './db/open.js';
 import { Discovery } from './discovery/watcher.js';
 import { HttpServer } from './observe/httpServer.js';
 import { Metrics } from './observe/metrics.js';
@@ -38,6 +38,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     await http.start();
     db = await openWithRetry(config, log, stopRequested.signal, status, { ...RECONNECT_DELAYS, ...options.reconnect });
     if (db === undefined) return; // stopped before the database came up
+    await warnIfPrivileged(db, log).catch((err: unknown) => log.debug({ err }, 'could not read the role\'s privileges'));
     // The raw directory is not created here: a typo in rawDir would be created and watched, silently.
     // Discovery reports a missing one (readiness, log, status page); `npm start` creates its own.
 

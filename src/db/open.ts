@@ -54,6 +54,20 @@ function urlParts(url: string): { user: string | undefined; database: string | u
   }
 }
 
+/**
+ * Whether the daemon's login has more power than it needs: a superuser, or the owner of the schema
+ * (it could drop the tables). Logged as a warning at start (docs/security.md); the embedded server's
+ * superuser is the zero-setup default and is not warned about.
+ */
+export async function warnIfPrivileged(db: Database, log: Logger): Promise<void> {
+  if (db.embedded !== undefined) return;
+  const { rows: [r] } = await db.pool.query<{ user: string; superuser: boolean; owner: boolean }>(
+    `SELECT current_user AS user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+            coalesce((SELECT pg_has_role(current_user, nspowner, 'USAGE') FROM pg_namespace WHERE nspname = 'raw'), false) AS owner`);
+  if (r!.superuser) log.warn({ user: r!.user }, `connected as the superuser "${r!.user}": give the daemon a role of its own without superuser (docs/security.md)`);
+  else if (r!.owner) log.warn({ user: r!.user }, `connected as "${r!.user}", which owns the vinops-etl schema: the daemon could drop its tables; run it as a role that does not own them (docs/security.md)`);
+}
+
 /** A pool on the configured database, plus the embedded cluster behind it when there is one. */
 export interface Database {
   readonly pool: pg.Pool;
