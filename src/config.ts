@@ -98,6 +98,11 @@ const ConfigSchema = z.object({
   fetchTimeoutMs: wholeNumber(1000, 3_600_000).default(600_000),
   /** The random delay after the quarter hour is at most this (ms). Default 60000. */
   fetchDelayMaxMs: wholeNumber(0, 600_000).default(60_000),
+  /**
+   * TLS and basic auth for the HTTP endpoint, in the Prometheus exporter convention (the file
+   * `node_exporter --web.config.file` reads). Default none: plain HTTP, no authentication.
+   */
+  webConfigFile: z.string().min(1).optional(),
   /** pino level. Default info. */
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Human-readable logs instead of JSON lines. Default false. */
@@ -129,6 +134,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
   VINOPS_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
   VINOPS_MAX_RECORD_BYTES: 'maxRecordBytes',
   VINOPS_LOG_LEVEL: 'logLevel',
+  VINOPS_WEB_CONFIG_FILE: 'webConfigFile',
   VINOPS_FETCH_URL: 'fetchUrl',
   VINOPS_FETCH_COOKIE: 'fetchCookie',
   VINOPS_FETCH_INTERVAL_MS: 'fetchIntervalMs',
@@ -237,6 +243,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     ...c,
     rawDir: resolve(fromFile('rawDir') ? baseDir : process.cwd(), c.rawDir),
     dataDir: resolve(fromFile('dataDir') ? baseDir : process.cwd(), c.dataDir),
+    ...(c.webConfigFile === undefined ? {} : { webConfigFile: resolve(fromFile('webConfigFile') ? baseDir : process.cwd(), c.webConfigFile) }),
   });
 }
 

@@ -4,6 +4,7 @@ import { DaemonStatus } from './observe/health.js';
 import { DatabaseConfigError, openDatabase, warnIfPrivileged, type Database } from './db/open.js';
 import { Discovery } from './discovery/watcher.js';
 import { HttpServer } from './observe/httpServer.js';
+import { loadWebConfig } from './observe/webConfig.js';
 import { Metrics } from './observe/metrics.js';
 import { MigrationChecksumError } from './db/migrate.js';
 import { REFUSED_RETRY_MS } from './db/errors.js';
@@ -30,7 +31,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     metrics: () => metrics.scrape(),
     readiness: () => status.readiness(),
     statusPage: async () => renderStatusPage(await loadStatusPage(status)),
-  });
+  }, config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile));
   let discovery: Discovery | undefined;
   let fetcher: Fetcher | undefined;
   let db: Database | undefined;

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Readiness } from './health.js';
+import { BasicAuth, type WebConfig } from './webConfig.js';
 
 /** What the endpoints answer with; the daemon wires them to Metrics, DaemonStatus and the status page. */
 export interface Endpoints {
@@ -24,8 +26,13 @@ const STOP_GRACE_MS = 1000;
 export class HttpServer {
   private server: Server | undefined;
   private starting: Promise<void> | undefined;
+  private readonly auth: BasicAuth;
 
-  constructor(private readonly addr: string, private readonly log: Logger, private readonly endpoints: Endpoints) {}
+  /** `web`: TLS and basic auth (webConfigFile); without it plain HTTP, no authentication. */
+  constructor(private readonly addr: string, private readonly log: Logger, private readonly endpoints: Endpoints,
+    private readonly web: WebConfig = { tls: undefined, users: new Map() }) {
+    this.auth = new BasicAuth(web.users);
+  }
 
   /** The bound address (its real port when configured as :0); undefined when not listening. */
   get address(): { host: string; port: number } | undefined {
@@ -61,7 +68,8 @@ export class HttpServer {
 
   private async listen(): Promise<void> {
     const { host, port } = parseHostPort(this.addr);
-    const server = createServer((req, res) => { void this.handle(req, res); });
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void this.handle(req, res); };
+    const server: Server = this.web.tls === undefined ? createServer(onRequest) : createTlsServer({ cert: this.web.tls.cert, key: this.web.tls.key }, onRequest);
     server.keepAliveTimeout = 65_000; // longer than a scrape interval, so a scraper's connection is reused
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -74,7 +82,8 @@ export class HttpServer {
       throw new Error(`cannot serve metrics on ${this.addr} (metricsAddr): ${(err as Error).message}`, { cause: err });
     });
     server.on('error', (err) => this.log.warn({ err }, 'HTTP server error'));
-    this.log.info({ addr: `${formatHost(this.address!.host)}:${this.address!.port}` }, 'serving /metrics, /healthz, /readyz and the status page');
+    this.log.info({ addr: `${formatHost(this.address!.host)}:${this.address!.port}`, tls: this.web.tls !== undefined, basic_auth: this.auth.enabled },
+      'serving /metrics, /healthz, /readyz and the status page');
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -83,6 +92,11 @@ export class HttpServer {
       path = new URL(path, 'http://localhost').pathname;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+        return;
+      }
+      // /healthz stays open: a liveness probe needs no credentials and learns nothing.
+      if (path !== '/healthz' && this.auth.enabled && !(await this.auth.check(req.headers.authorization))) {
+        send(req, res, 401, 'text/plain; charset=utf-8', 'unauthorized\n', { 'WWW-Authenticate': 'Basic realm="vinops-etl", charset="UTF-8"' });
         return;
       }
       switch (path) {
