@@ -22,6 +22,8 @@ import { lastFetchSuccessAt } from './observe/statusQueries.js';
  * the HTTP server last. No business logic here.
  */
 export async function runDaemon(config: Config, log: Logger, options: { signal?: AbortSignal; reconnect?: Partial<ReconnectDelays> } = {}): Promise<void> {
+  // Read first: a bad web configuration stops the start before anything is set up.
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const stopRequested = new AbortController();
   const removeSignals = handleSignals(log, { stop: () => stopRequested.abort(), rescan: () => { void discovery?.rescanNow(); } });
   options.signal?.addEventListener('abort', () => stopRequested.abort(), { once: true });
@@ -31,7 +33,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     metrics: () => metrics.scrape(),
     readiness: () => status.readiness(),
     statusPage: async () => renderStatusPage(await loadStatusPage(status)),
-  }, config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile));
+  }, web);
   let discovery: Discovery | undefined;
   let fetcher: Fetcher | undefined;
   let db: Database | undefined;
