@@ -33,7 +33,8 @@ export function tlsOptions(url: string, settings: TlsSettings): { connectionStri
   const rootCert = fromUrl.sslRootCert ?? settings.sslRootCert;
   const cert = fromUrl.sslCert ?? settings.sslCert;
   const key = fromUrl.sslKey ?? settings.sslKey;
-  const connectionString = u.toString();
+  // Only a URL that had TLS parameters is rewritten (the URL class may re-encode the rest).
+  const connectionString = Object.values(fromUrl).some((v) => v !== undefined) ? u.toString() : url;
   if (mode === undefined && rootCert === undefined && cert === undefined) return { connectionString, ssl: undefined };
   if (mode !== undefined && !(SSL_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError(`sslmode: expected one of ${SSL_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
