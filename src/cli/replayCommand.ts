@@ -3,9 +3,8 @@ import type { Config } from '../config.js';
 import { openDatabase } from '../db/open.js';
 import { withClient } from '../db/pool.js';
 import { jsonLine } from './jsonOutput.js';
-import { createReplayedSet, listStoredFiles, replayFile, type ReplayResult } from '../core/replay.js';
+import { replayFiles, type ReplayResult } from '../core/replay.js';
 import { formatActions, formatLifecycle } from './ingestCommand.js';
-import { catchUpLifecycle, markPairsStale } from '../lifecycle/updateLifecycle.js';
 import { UsageError } from './usageError.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,32 +26,24 @@ export async function replayCommand(config: Config, log: Logger, target: { files
   let status = 0;
   try {
     await withClient(db.pool, log, async (client) => {
-      await createReplayedSet(client);
-      const files = target.all ? await listStoredFiles(client) : target.files;
-      log.info({ files: files.length }, 'replay from raw');
-      for (const [i, fileId] of files.entries()) {
-        if (options.signal?.aborted) {
-          process.stderr.write(`vinops-etl replay: stopped: ${files.length - i} file(s) not replayed\n`);
-          break;
-        }
-        try {
-          const r = await replayFile(client, fileId, { skipReplayed: target.all, lifecycle: !target.all });
+      log.info({ files: target.all ? 'all' : target.files.length }, 'replay from raw');
+      const run = await replayFiles(client, target.all ? 'all' : target.files, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        onFile(fileId, r) {
+          if (r instanceof Error) {
+            log.error({ file_id: fileId, err: r }, 'replay failed');
+            process.stdout.write(options.json ? jsonLine({ outcome: 'failed', fileId, reason: r.message }) : `${fileId}: FAILED: ${r.message}\n`);
+            return;
+          }
           log.info({ file_id: r.fileId, rows: r.dataRows, payloads: r.payloads, typed_inserted: r.typedInserted,
             typed_updated: r.typedUpdated, lots: r.upserts.lots, vehicles: r.upserts.vehicles, seconds: r.seconds }, 'file replayed');
           process.stdout.write(options.json ? jsonLine({ outcome: 'replayed', ...r }) : formatReplay(r));
-        } catch (err) {
-          status = 1;
-          const reason = err instanceof Error ? err.message : String(err);
-          log.error({ file_id: fileId, err }, 'replay failed');
-          process.stdout.write(options.json ? jsonLine({ outcome: 'failed', fileId, reason }) : `${fileId}: FAILED: ${reason}\n`);
-        }
-      }
-      if (target.all && options.signal?.aborted !== true) {
-        // The lifecycle in feed order, every pair again, after the files' rows are all typed and applied.
-        await markPairsStale(client, null);
-        const t0 = performance.now();
-        const pairs = await catchUpLifecycle(client, options.signal ? { signal: options.signal } : {});
-        const seconds = Math.round(performance.now() - t0) / 1000;
+        },
+      });
+      if (run.failed > 0) status = 1;
+      if (run.notBegun > 0) process.stderr.write(`vinops-etl replay: stopped: ${run.notBegun} file(s) not replayed\n`);
+      if (run.lifecycle !== undefined) {
+        const { pairs, seconds } = run.lifecycle;
         log.info({ pairs, seconds }, 'lifecycle computed again');
         process.stdout.write(options.json ? jsonLine({ outcome: 'lifecycle', pairs, seconds }) : `lifecycle: ${pairs} file pair(s) computed again in ${seconds} s\n`);
       }

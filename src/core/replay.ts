@@ -11,7 +11,7 @@ import { withTransaction } from '../db/transaction.js';
 import { TYPED_COLUMNS, TYPED_NAMES } from '../feed/columns.js';
 import { upsertCore, type UpsertCounts } from './upsert.js';
 import { TOUCHED_LOTS } from './upsertStatements.js';
-import { markPairsStale, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
+import { catchUpLifecycle, markPairsStale, updateLifecycle, type LifecycleCounts } from '../lifecycle/updateLifecycle.js';
 
 /**
  * Replay of one stored file from raw alone (the CSV may be gone): its payloads are typed again into
@@ -56,6 +56,43 @@ export async function createReplayedSet(client: pg.ClientBase): Promise<void> {
 export async function listStoredFiles(client: pg.ClientBase): Promise<string[]> {
   const { rows } = await client.query<{ file_id: string }>('SELECT file_id FROM raw.csv_files ORDER BY ingested_at, file_id');
   return rows.map((r) => r.file_id);
+}
+
+/** What replayFiles did: the files that failed, and with 'all' the lifecycle computed again. */
+export interface ReplayRun {
+  readonly failed: number;
+  /** Files not begun because the signal came. */
+  readonly notBegun: number;
+  readonly lifecycle: { readonly pairs: number; readonly seconds: number } | undefined;
+}
+
+/**
+ * `replay --file …` (each file with its own pairs) or `replay --all`: every stored file in ingestion
+ * order, each payload typed once, then every lifecycle pair again in feed order, one transaction
+ * each. A failed file is reported to onFile and the others go on; `signal` stops between files.
+ */
+export async function replayFiles(client: pg.ClientBase, target: readonly string[] | 'all',
+  options: { signal?: AbortSignal; onFile?: (fileId: string, outcome: ReplayResult | Error) => void } = {}): Promise<ReplayRun> {
+  const all = target === 'all';
+  await createReplayedSet(client);
+  const files = all ? await listStoredFiles(client) : target;
+  let failed = 0;
+  for (const [i, fileId] of files.entries()) {
+    if (options.signal?.aborted) return { failed, notBegun: files.length - i, lifecycle: undefined };
+    try {
+      const r = await replayFile(client, fileId, { skipReplayed: all, lifecycle: !all });
+      options.onFile?.(fileId, r);
+    } catch (err) {
+      failed++;
+      options.onFile?.(fileId, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  if (!all || options.signal?.aborted) return { failed, notBegun: 0, lifecycle: undefined };
+  // The lifecycle in feed order, every pair again, once the files' rows are all typed and applied.
+  await markPairsStale(client, null);
+  const t0 = performance.now();
+  const pairs = await catchUpLifecycle(client, options.signal ? { signal: options.signal } : {});
+  return { failed, notBegun: 0, lifecycle: { pairs, seconds: Math.round(performance.now() - t0) / 1000 } };
 }
 
 /**

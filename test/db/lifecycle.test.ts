@@ -3,80 +3,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { HEADER_V3, HEADER_V4 } from '../../src/feed/headers.js';
-import { ingestFile, type IngestResult } from '../../src/ingest/ingestFile.js';
-import { createReplayedSet, listStoredFiles, replayFile } from '../../src/core/replay.js';
-import { catchUpLifecycle, markPairsStale } from '../../src/lifecycle/updateLifecycle.js';
+import { HEADER_V3 } from '../../src/feed/headers.js';
+import { replayFiles } from '../../src/core/replay.js';
 import { COUNT_LISTED } from '../../src/lifecycle/lifecycleStatements.js';
-import { seededRandom } from '../../src/sample/feedGenerator.js';
-import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+import { feedFile, fillers, ingest, shuffled, vin, type Lot } from '../helpers/lotFeed.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 let dir: string;
-let base: string[];
+
+const FILLERS = fillers(40);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vinops-lifecycle-'));
-  base = (parse(await readFile(join(FIXTURES, 'real-2026-v4.csv'))) as string[][])[1]!;
 });
-
-function ingest(db: TestDatabase, path: string): Promise<IngestResult> {
-  return ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path);
-}
-
-/** One lot in one file: what differs from the real base row. */
-interface Lot {
-  lot: string;
-  vin: string;
-  /** [Sale Date, Sale time] in EDT; null: not scheduled (Sale Date 0). */
-  sale?: [string, string] | null;
-  status?: string;
-  bid?: string;
-  updated: string;
-  damage?: string;
-  keys?: string;
-  yard?: string;
-  odometer?: string;
-  retail?: string;
-  repair?: string;
-  buyNow?: string;
-}
-
-const vin = (n: number): string => `1HGCM82633A${String(n).padStart(6, '0')}`;
-const FILLERS: Lot[] = Array.from({ length: 40 }, (_, i) => ({ lot: `9000${String(i).padStart(4, '0')}`, vin: vin(9000 + i), sale: null, updated: '2025-10-16T10:00:00Z' }));
-
-/** A raw-tree file (…/2025/10/17/HHmm.csv) of the given lots, V4, every field quoted, as the feed writes it. */
-async function feedFile(root: string, hhmm: string, lots: readonly Lot[]): Promise<string> {
-  const q = (v: string): string => `"${v.replaceAll('"', '""')}"`;
-  const col = (name: string): number => HEADER_V4.indexOf(name);
-  const lines = [HEADER_V4.map(q).join(',')];
-  lots.forEach((l, i) => {
-    const v = [...base];
-    v[col('Id')] = String(i + 1);
-    v[col('Lot number')] = l.lot;
-    v[col('VIN')] = l.vin;
-    v[col('Sale Date M/D/CY')] = l.sale ? l.sale[0] : '0';
-    v[col('Sale time (HHMM)')] = l.sale ? l.sale[1] : '';
-    v[col('Day of Week')] = l.sale ? 'FRIDAY' : '';
-    v[col('Time Zone')] = 'EDT';
-    v[col('Location country')] = 'USA';
-    v[col('Sale Status')] = l.status ?? 'Pure Sale';
-    v[col('High Bid =non-vix,Sealed=Vix')] = l.bid ?? '0.0';
-    v[col('Last Updated Time')] = l.updated;
-    v[col('Damage Description')] = l.damage ?? 'FRONT END';
-    v[col('Has Keys-Yes or No')] = l.keys ?? 'YES';
-    v[col('Yard number')] = l.yard ?? '30';
-    v[col('Odometer')] = l.odometer ?? '120000.0';
-    v[col('Est. Retail Value')] = l.retail ?? '9000.0';
-    v[col('Repair cost')] = l.repair ?? '4000.0';
-    v[col('Buy-It-Now Price')] = l.buyNow ?? '0.0';
-    lines.push(v.map(q).join(','));
-  });
-  const path = join(root, '2025/10/17', `${hhmm}.csv`);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, `${lines.join('\n')}\n`);
-  return path;
-}
 
 /**
  * The scenario (snapshots every 15 minutes from 2025-10-17 12:00 UTC; EDT = UTC-4):
@@ -143,16 +83,6 @@ async function eventsOf(db: TestDatabase, where = 'true'): Promise<string[]> {
       related_lot_external_id) AS e
     FROM public.lot_events WHERE ${where} ORDER BY snapshot_at, kind, lot_external_id, field`);
   return rows.map((r) => r.e);
-}
-
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const rnd = seededRandom(seed);
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 describe('lot lifecycle', () => {
@@ -280,10 +210,7 @@ describe('lot lifecycle', () => {
     await own.pool.query('TRUNCATE public.lot_events, public.lots, public.vehicles, staging.copart_typed');
     const client = await own.pool.connect();
     try {
-      await createReplayedSet(client);
-      for (const id of await listStoredFiles(client)) await replayFile(client, id, { skipReplayed: true, lifecycle: false });
-      await markPairsStale(client, null);
-      expect(await catchUpLifecycle(client)).toBe(6);
+      expect((await replayFiles(client, 'all')).lifecycle?.pairs).toBe(6);
     } finally {
       client.release();
     }

@@ -1,15 +1,12 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { parse } from 'csv-parse/sync';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HEADER_V4 } from '../../src/feed/headers.js';
-import { ingestFile, type IngestResult } from '../../src/ingest/ingestFile.js';
-import { createReplayedSet, listStoredFiles, replayFile } from '../../src/core/replay.js';
-import { catchUpLifecycle, markPairsStale } from '../../src/lifecycle/updateLifecycle.js';
+import { replayFiles } from '../../src/core/replay.js';
 import { COUNT_LISTED } from '../../src/lifecycle/lifecycleStatements.js';
 import { seededRandom } from '../../src/sample/feedGenerator.js';
-import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+import { feedFile, fillers, ingest, shuffled, vin, type Lot } from '../helpers/lotFeed.js';
 
 /*
  * Edge cases of the lot lifecycle (docs/lifecycle.md): arrival order, late and partial files, relist
@@ -18,67 +15,13 @@ import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/tes
  * `replay --all` style rebuild) on one scenario.
  */
 
-const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 let dir: string;
-let base: string[];
+
+const FILLERS = fillers(40);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vinops-lifecycle-edge-'));
-  base = (parse(await readFile(join(FIXTURES, 'real-2026-v4.csv'))) as string[][])[1]!;
 });
-
-function ingest(db: TestDatabase, path: string): Promise<IngestResult> {
-  return ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path);
-}
-
-/** One row of a lot in one file: what differs from the real base row. */
-interface Lot {
-  lot: string;
-  vin: string;
-  /** [Sale Date, Sale time] in EDT; null: not scheduled (Sale Date 0). */
-  sale?: [string, string] | null;
-  status?: string;
-  bid?: string;
-  updated: string;
-  damage?: string;
-}
-
-const vin = (n: number): string => `1HGCM82633A${String(n).padStart(6, '0')}`;
-const fillers = (n: number): Lot[] => Array.from({ length: n }, (_, i) => ({ lot: `9000${String(i).padStart(4, '0')}`, vin: vin(9000 + i), sale: null, updated: '2025-10-16T10:00:00Z' }));
-const FILLERS = fillers(40);
-
-/** A raw-tree file (…/2025/10/17/HHmm.csv) of the given rows, V4, every field quoted. */
-async function feedFile(root: string, hhmm: string, lots: readonly Lot[]): Promise<string> {
-  const q = (v: string): string => `"${v.replaceAll('"', '""')}"`;
-  const col = (name: string): number => HEADER_V4.indexOf(name);
-  const lines = [HEADER_V4.map(q).join(',')];
-  lots.forEach((l, i) => {
-    const v = [...base];
-    v[col('Id')] = `${hhmm}${i + 1}`; // Id is not part of a row's content: files of the same lots still differ
-    v[col('Lot number')] = l.lot;
-    v[col('VIN')] = l.vin;
-    v[col('Sale Date M/D/CY')] = l.sale ? l.sale[0] : '0';
-    v[col('Sale time (HHMM)')] = l.sale ? l.sale[1] : '';
-    v[col('Day of Week')] = l.sale ? 'FRIDAY' : '';
-    v[col('Time Zone')] = 'EDT';
-    v[col('Location country')] = 'USA';
-    v[col('Sale Status')] = l.status ?? 'Pure Sale';
-    v[col('High Bid =non-vix,Sealed=Vix')] = l.bid ?? '0.0';
-    v[col('Last Updated Time')] = l.updated;
-    v[col('Damage Description')] = l.damage ?? 'FRONT END';
-    v[col('Has Keys-Yes or No')] = 'YES';
-    v[col('Yard number')] = '30';
-    v[col('Odometer')] = '120000.0';
-    v[col('Est. Retail Value')] = '9000.0';
-    v[col('Repair cost')] = '4000.0';
-    v[col('Buy-It-Now Price')] = '0.0';
-    lines.push(v.map(q).join(','));
-  });
-  const path = join(root, '2025/10/17', `${hhmm}.csv`);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, `${lines.join('\n')}\n`);
-  return path;
-}
 
 let scenarioNo = 0;
 const newRoot = (name: string): string => join(dir, `${++scenarioNo}-${name}`);
@@ -120,18 +63,18 @@ async function run<T = undefined>(order: readonly string[], probe?: (db: TestDat
   }
 }
 
-/** Ingests the files in order, then rebuilds everything as `replay --all` does (over emptied core tables). */
-async function runReplayed(order: readonly string[]): Promise<State> {
+/**
+ * Ingests the files in order, then rebuilds everything as `replay --all` does: over emptied core
+ * tables, or (`inPlace`) over the live state, as the command runs.
+ */
+async function runReplayed(order: readonly string[], options: { inPlace?: boolean } = {}): Promise<State> {
   const db = await createTestDatabase();
   try {
     for (const f of order) await ingest(db, f);
-    await db.pool.query('TRUNCATE public.lot_events, public.lots, public.vehicles, staging.copart_typed');
+    if (options.inPlace !== true) await db.pool.query('TRUNCATE public.lot_events, public.lots, public.vehicles, staging.copart_typed');
     const client = await db.pool.connect();
     try {
-      await createReplayedSet(client);
-      for (const id of await listStoredFiles(client)) await replayFile(client, id, { skipReplayed: true, lifecycle: false });
-      await markPairsStale(client, null);
-      await catchUpLifecycle(client);
+      await replayFiles(client, 'all');
     } finally {
       client.release();
     }
@@ -139,36 +82,6 @@ async function runReplayed(order: readonly string[]): Promise<State> {
   } finally {
     await db.drop();
   }
-}
-
-/** Like runReplayed, but over the live state, as the `replay --all` command runs (no TRUNCATE). */
-async function runReplayedInPlace(order: readonly string[]): Promise<State> {
-  const db = await createTestDatabase();
-  try {
-    for (const f of order) await ingest(db, f);
-    const client = await db.pool.connect();
-    try {
-      await createReplayedSet(client);
-      for (const id of await listStoredFiles(client)) await replayFile(client, id, { skipReplayed: true, lifecycle: false });
-      await markPairsStale(client, null);
-      await catchUpLifecycle(client);
-    } finally {
-      client.release();
-    }
-    return await lifecycleOf(db);
-  } finally {
-    await db.drop();
-  }
-}
-
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const rnd = seededRandom(seed);
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 const hhmm = (minutesAfterNoon: number): string => {
@@ -273,7 +186,7 @@ describe('lot lifecycle edge cases (passing)', () => {
   it('`replay --all` over the live state (no truncate) gives the in-order state', async () => {
     const files = await randomFeed(newRoot('random-inplace'), 104, { n: 8, partial: false, multiRow: false, vinChanges: false });
     const inOrder = await run(files);
-    expect(await runReplayedInPlace(files)).toEqual(inOrder.state);
+    expect(await runReplayed(files, { inPlace: true })).toEqual(inOrder.state);
   });
   it('random feeds with truncated files and lots with an older second row: shuffles agree with in-order', async () => {
     const failures: string[] = [];
