@@ -6,7 +6,7 @@ import { Discovery } from './discovery/watcher.js';
 import { HttpServer } from './observe/httpServer.js';
 import { loadWebConfig } from './observe/webConfig.js';
 import { Metrics } from './observe/metrics.js';
-import { MigrationChecksumError } from './db/migrate.js';
+import { MigrationChecksumError, PendingMigrationsError } from './db/migrate.js';
 import { REFUSED_RETRY_MS } from './db/errors.js';
 import { handleSignals } from './signals.js';
 import { loadStatusPage, renderStatusPage } from './observe/statusPage.js';
@@ -112,14 +112,16 @@ async function openWithRetry(config: Config, log: Logger, stop: AbortSignal, sta
       return db;
     } catch (err) {
       if (err instanceof MigrationChecksumError) throw err; // a changed migration file needs a person
-      const refused = err instanceof DatabaseConfigError;
+      // Refused: a login, privilege or migration only a person can fix (asked again rarely).
+      const refused = err instanceof DatabaseConfigError || err instanceof PendingMigrationsError;
       const kind = refused ? 'refused' : 'outage';
       delay = kind !== lastKind ? (refused ? delays.refusedBaseMs : delays.outageBaseMs)
         : Math.min(delay * 2, refused ? delays.refusedMaxMs : delays.outageMaxMs);
       const message = err instanceof Error ? err.message : String(err);
       status.noteDatabaseError(message);
       if (message !== lastMessage) {
-        if (refused) log.error({ sqlstate: err.sqlState, retry_in_ms: delay }, message);
+        if (err instanceof DatabaseConfigError) log.error({ sqlstate: err.sqlState, retry_in_ms: delay }, message);
+        else if (err instanceof PendingMigrationsError) log.error({ pending: err.pending, retry_in_ms: delay }, message);
         else log.error({ err, retry_in_ms: delay }, 'database not available; retrying');
       } else {
         log.warn({ error: message, attempt, retry_in_ms: delay }, refused ? 'database still refuses; retrying' : 'database still not available; retrying');

@@ -159,6 +159,29 @@ Exit status: 0 done, 1 a migration failed or an applied one was changed, 2 a con
 ${CONNECTION_HELP}
 `,
   },
+  roles: {
+    options: ['json'],
+    positionals: false,
+    summary: 'create the database group roles vinops_etl_rw / vinops_app_ro and grant them the schema',
+    help: `Usage: vinops-etl roles [--json] [--config FILE]
+
+Creates the NOLOGIN group roles, when missing, and grants them what they need on the schema's objects:
+  vinops_etl_rw  the daemon, ingest and replay: read and write the tables, temp tables, sequences;
+                 owns nothing and runs no DDL
+  vinops_app_ro  the application: public.lots, public.vehicles, public.lot_events, public.vin_history
+                 and the audit views; nothing in raw or staging
+Run it as the role that owns the schema (the one that runs \`vinops-etl migrate\`), with CREATEROLE
+to create the roles; every later \`migrate\` grants them the new objects. Idempotent. Then make login
+roles members of the groups (docs/security.md).
+
+Options:
+  --json          the result as one JSON object (snake_case keys)${COMMON_HELP}
+
+Exit status: 0 done, 1 a database failure, 2 a configuration error (no CREATEROLE, not the owner).
+
+${CONNECTION_HELP}
+`,
+  },
   sample: {
     options: ['rows'],
     positionals: false,
@@ -282,6 +305,8 @@ async function dispatch(inv: Invocation, session: Session): Promise<number> {
       return (await import('./migrateCommand.js')).migrateCommand(config, log);
     case 'status':
       return (await import('./statusCommand.js')).statusCommand(config, log, { json: values.json === true, limit });
+    case 'roles':
+      return (await import('./rolesCommand.js')).rolesCommand(config, log, { json: values.json === true });
     case 'sample':
       return (await import('./sampleCommand.js')).sampleCommand(config, { rows });
     case 'replay':

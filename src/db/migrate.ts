@@ -3,6 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config.js';
+import { grantGroupRoles } from './roles.js';
 import { withTransaction } from './transaction.js';
 
 /** Where the numbered SQL files live: `migrations/` at the package root (from src/ and dist/ alike). */
@@ -41,23 +43,41 @@ export class MigrationChecksumError extends Error {
 }
 
 /**
+ * Migrations are pending and the connected role may not apply them (it does not own the schema: the
+ * daemon's least-privilege login). Nothing changes until the owner runs `vinops-etl migrate`, so the
+ * daemon treats it like a refused login: not ready, this one message, asked again now and then.
+ */
+export class PendingMigrationsError extends ConfigError {
+  override name = 'PendingMigrationsError';
+  constructor(readonly pending: readonly string[], readonly user: string, options?: { cause?: unknown }) {
+    super(`the database schema is behind: ${pending.length} migration(s) pending (${pending.join(', ')}) and the database user "${user}" ` +
+      'may not apply them — run `vinops-etl migrate` as the role that owns the schema (docs/security.md)', options);
+  }
+}
+
+/**
  * Applies pending migrations, each file in its own transaction, recorded with its checksum in
- * public.vinops_migrations. Refuses to run when an applied file's content changed.
+ * public.vinops_migrations, then re-grants the group roles (db/roles.ts) so the new objects are
+ * reachable. Refuses to run when an applied file's content changed. With nothing pending it runs no
+ * DDL at all, so a role that owns nothing (the daemon's) passes; with migrations pending such a role
+ * gets a PendingMigrationsError naming them.
  */
 export async function migrate(client: pg.ClientBase, log: Logger, dir: string = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = await loadMigrations(dir);
+  const before = await readLedger(client);
+  checkChecksums(migrations, before.applied);
+  if (migrations.every((m) => before.applied.has(m.name))) return { applied: [], alreadyApplied: migrations.length };
+  if (!before.mayMigrate) throw new PendingMigrationsError(migrations.filter((m) => !before.applied.has(m.name)).map((m) => m.name), before.user);
+
   await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
   try {
     await client.query(`CREATE TABLE IF NOT EXISTS public.vinops_migrations (
       name text PRIMARY KEY,
       checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
-    const { rows } = await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.vinops_migrations');
-    const done = new Map(rows.map((r) => [r.name, r.checksum]));
-    for (const m of migrations) {
-      const checksum = done.get(m.name);
-      if (checksum !== undefined && checksum !== m.checksum) throw new MigrationChecksumError(m.name);
-    }
+    // Read again under the lock: another migrator may have applied some meanwhile.
+    const { applied: done } = await readLedger(client);
+    checkChecksums(migrations, done);
     const applied: string[] = [];
     for (const m of migrations) {
       if (done.has(m.name)) continue;
@@ -72,10 +92,33 @@ export async function migrate(client: pg.ClientBase, log: Logger, dir: string = 
       log.info({ migration: m.name }, 'migration applied');
       applied.push(m.name);
     }
+    const granted = await grantGroupRoles(client);
+    if (granted.length > 0 && applied.length > 0) log.info({ roles: granted }, 'group roles granted the new objects');
     return { applied, alreadyApplied: migrations.length - applied.length };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
   }
+}
+
+function checkChecksums(migrations: readonly Migration[], applied: ReadonlyMap<string, string>): void {
+  for (const m of migrations) {
+    const checksum = applied.get(m.name);
+    if (checksum !== undefined && checksum !== m.checksum) throw new MigrationChecksumError(m.name);
+  }
+}
+
+/**
+ * The applied migrations (none before the first migrate), who is connected, and whether that role may
+ * migrate: a member of the ledger's owner, or anyone on a database that has no ledger yet (a role
+ * that may not create it there gets the server's refusal, explained by db/open.ts).
+ */
+async function readLedger(client: pg.ClientBase): Promise<{ applied: Map<string, string>; user: string; mayMigrate: boolean }> {
+  const { rows: [state] } = await client.query<{ user: string; exists: boolean; may: boolean }>(
+    `SELECT current_user AS user, to_regclass('public.vinops_migrations') IS NOT NULL AS exists,
+            coalesce((SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass('public.vinops_migrations')), true) AS may`);
+  if (!state!.exists) return { applied: new Map(), user: state!.user, mayMigrate: true };
+  const { rows } = await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.vinops_migrations');
+  return { applied: new Map(rows.map((r) => [r.name, r.checksum])), user: state!.user, mayMigrate: state!.may };
 }
 
 /** True when every migration file is applied with its current content (readiness). */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.js';
 import { createPool } from './pool.js';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedCluster } from './embedded.js';
-import { migrate } from './migrate.js';
+import { migrate, PendingMigrationsError } from './migrate.js';
 import { findRefusal, type RefusalKind } from './errors.js';
 
 /**
@@ -25,7 +25,7 @@ export class DatabaseConfigError extends ConfigError {
  * itself when it is not a refusal. The URL gives the user name; its password is never shown.
  */
 export function explainDatabaseError(err: unknown, url: string): unknown {
-  if (err instanceof DatabaseConfigError) return err;
+  if (err instanceof DatabaseConfigError || err instanceof PendingMigrationsError) return err;
   const refusal = findRefusal(err);
   if (refusal === undefined) return err;
   const { user, database } = urlParts(url);

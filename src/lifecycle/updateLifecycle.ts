@@ -138,7 +138,7 @@ async function computePair(client: pg.ClientBase, p: { file_id: string; snapshot
 async function analyzeIfOutgrown(client: pg.ClientBase, inserted: number): Promise<void> {
   if (inserted < 10_000) return;
   const { rows: [t] } = await client.query<{ tuples: number }>(`SELECT greatest(reltuples, 0)::float8 AS tuples FROM pg_class WHERE oid = 'public.lot_events'::regclass`);
-  if (inserted > 0.1 * t!.tuples) await client.query('ANALYZE public.lot_events (lot_external_id, kind, file_id, related_lot_external_id)');
+  if (inserted > 0.1 * t!.tuples) await client.query('SELECT public.analyze_lot_events()'); // as the schema owner (migrations/0013)
 }
 
 /**

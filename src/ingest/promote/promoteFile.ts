@@ -147,10 +147,9 @@ async function analyzeIfOutgrown(client: pg.ClientBase, newPayloads: number): Pr
   if (newPayloads < ANALYZE_MIN_NEW) return;
   const { rows } = await client.query<{ tuples: number }>(
     `SELECT greatest(reltuples, 0)::float8 AS tuples FROM pg_class WHERE oid = 'raw.payloads'::regclass`);
-  // The columns the upsert joins and groups on: their statistics, and the tables' row counts, are what
-  // its plans need; the wide value columns would take twice as long to sample for nothing.
   if (newPayloads > 0.1 * rows[0]!.tuples) {
-    await client.query('ANALYZE raw.payloads (hash), staging.copart_typed (payload_hash, lot_external_id, vin_normalized)');
+    // As the schema owner (migrations/0013): the daemon's own role owns nothing.
+    await client.query('SELECT raw.analyze_payload_store()');
   }
 }
 
