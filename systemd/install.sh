@@ -4,12 +4,15 @@
 #   sudo ./systemd/install.sh
 #
 # Idempotent: running it again rebuilds /opt/vinops-etl from the checkout (an upgrade), re-installs
-# the unit and the CLI wrapper, and never overwrites /etc/vinops-etl/config.json or
-# /etc/vinops-etl/env. It does not enable, start or restart the service; it prints what to do next.
+# the unit and the CLI wrapper, and never overwrites /etc/vinops-etl/config.json, /etc/vinops-etl/env
+# or a credential. It does not enable, start or restart the service; it prints what to do next.
 #
 #   /opt/vinops-etl                    the package: dist/, migrations/, node_modules/ (root-owned)
 #   /etc/vinops-etl/config.json        configuration (root:vinops-etl 640), from config/vinops-etl.example.json
-#   /etc/vinops-etl/env                DATABASE_URL and overrides (root:root 600), from systemd/vinops-etl.env.example
+#   /etc/vinops-etl/env                environment overrides (root:root 600), from systemd/vinops-etl.env.example
+#   /etc/vinops-etl/credentials/       secrets, one file each (root:root 700/600), read by LoadCredential=:
+#                                      database-url, and fetch-url / fetch-cookie when fetching; secrets
+#                                      found in env (older installs) are moved here (systemd/move-secrets.sh)
 #   /etc/systemd/system/vinops-etl.service
 #   /usr/local/bin/vinops-etl          CLI wrapper: runs a command as the service does (user, env, config)
 #   /var/lib/vinops-etl                state directory (vinops-etl:vinops-etl 750)
@@ -38,6 +41,8 @@ UNIT=vinops-etl.service
 UNIT_DIR=/etc/systemd/system
 DROPIN_DIR=$UNIT_DIR/$UNIT.d
 NODE_DROPIN=$DROPIN_DIR/10-node-path.conf
+CRED_DIR=$CONF_DIR/credentials
+CRED_DROPIN=$DROPIN_DIR/20-fetch-credentials.conf
 WRAPPER=/usr/local/bin/vinops-etl
 SVC_USER=vinops-etl
 SVC_GROUP=vinops-etl
@@ -67,7 +72,7 @@ node_desc() { printf '%s is Node.js %s' "$1" "$("$1" --version 2>/dev/null)"; }
 
 [ "$(id -u)" -eq 0 ] || problem "not running as root: run it as root (sudo $0)"
 for f in package.json package-lock.json tsconfig.json src migrations config/vinops-etl.example.json \
-         systemd/vinops-etl.service systemd/vinops-etl.env.example; do
+         systemd/vinops-etl.service systemd/vinops-etl.env.example systemd/move-secrets.sh; do
   [ -e "$SRC/$f" ] || problem "$SRC/$f is missing: run this script from a vinops-etl checkout"
 done
 
@@ -180,8 +185,10 @@ else
   install -m 600 -o root -g root "$SRC/systemd/vinops-etl.env.example" "$CONF_DIR/env"
   log "created $CONF_DIR/env from systemd/vinops-etl.env.example"
 fi
-if grep -q '^DATABASE_URL=.*CHANGE_ME' "$CONF_DIR/env"; then
-  warn "$CONF_DIR/env still has the placeholder DATABASE_URL: set the real one before starting"
+# The secrets live in credential files the unit loads (LoadCredential=), not in env.
+bash "$SRC/systemd/move-secrets.sh" "$CONF_DIR"
+if grep -q 'CHANGE_ME' "$CRED_DIR/database-url"; then
+  warn "$CRED_DIR/database-url still has the placeholder URL: write the real one (the URL alone) before starting"
 fi
 
 # The configuration file is strict (an unknown key is fatal at start): check it against the newly
@@ -216,13 +223,31 @@ elif [ -e "$NODE_DROPIN" ]; then
   log "removed $NODE_DROPIN ($UNIT_NODE is new enough now)"
 fi
 
+# The fetch credentials are optional: LoadCredential= of a missing file fails the start, so they are
+# loaded only when present (re-run install.sh after adding or removing one).
+FETCH_CREDS=""
+for cred in fetch-url fetch-cookie; do
+  if [ -e "$CRED_DIR/$cred" ]; then FETCH_CREDS+="LoadCredential=$cred:$CRED_DIR/$cred"$'\n'; fi
+done
+if [ -n "$FETCH_CREDS" ]; then
+  install -d -m 755 "$DROPIN_DIR"
+  printf '# Written by vinops-etl systemd/install.sh: the fetch credentials present in %s.\n[Service]\n%s' "$CRED_DIR" "$FETCH_CREDS" >"$CRED_DROPIN"
+  chmod 644 "$CRED_DROPIN"
+  log "wrote $CRED_DROPIN (the fetch credentials present)"
+elif [ -e "$CRED_DROPIN" ]; then
+  rm -f "$CRED_DROPIN"
+  rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
+  log "removed $CRED_DROPIN (no fetch credentials)"
+fi
+
 # --- CLI wrapper ------------------------------------------------------------------------------
-# Runs a command in a transient systemd service with the daemon's user, environment file and
-# configuration, so DATABASE_URL never has to be copied into a shell.
+# Runs a command in a transient systemd service with the daemon's user, environment file, credentials
+# and configuration, so DATABASE_URL never has to be copied into a shell.
 cat >"$WRAPPER" <<EOF
 #!/usr/bin/env bash
 # Written by vinops-etl systemd/install.sh. Runs the vinops-etl CLI the way the service runs the
-# daemon: as user $SVC_USER, with $CONF_DIR/env and $CONF_DIR/config.json. Run it as root:
+# daemon: as user $SVC_USER, with $CONF_DIR/env, the credentials in $CRED_DIR and
+# $CONF_DIR/config.json. Run it as root:
 #   sudo vinops-etl status
 #   sudo vinops-etl ingest $RAW_DIR/2025/01/31/1215.csv
 set -euo pipefail
@@ -238,8 +263,13 @@ for a in "\$@"; do
   if [[ \$a != -* && \$a != /* && -e \$a ]]; then a="\$PWD/\$a"; fi
   args+=("\$a")
 done
+creds=()
+for f in $CRED_DIR/*; do
+  if [ -f "\$f" ]; then creds+=("--property=LoadCredential=\$(basename "\$f"):\$f"); fi
+done
 exec systemd-run --quiet --collect --wait --pipe \\
   --uid=$SVC_USER --gid=$SVC_GROUP \\
+  "\${creds[@]}" \\
   --working-directory=$STATE_DIR \\
   --property=EnvironmentFile=$CONF_DIR/env \\
   --property=UMask=0027 \\
@@ -264,7 +294,7 @@ if [ -d /run/systemd/system ]; then
   if systemctl is-active --quiet "$UNIT"; then
     log "the service is running the previous version: systemctl restart $UNIT"
   else
-    log "next: edit $CONF_DIR/env (DATABASE_URL) and $CONF_DIR/config.json, then: systemctl enable --now $UNIT"
+    log "next: write the database URL into $CRED_DIR/database-url, check $CONF_DIR/config.json, then: systemctl enable --now $UNIT"
   fi
 else
   warn "systemd is not running here: skipped systemctl daemon-reload"
