@@ -101,6 +101,14 @@ try {
     `${rp.payloads} payloads typed again (${rp.typed_updated} changed), lots ${rp.upserts.lots.updated} updated / ` +
     `${rp.upserts.lots.unchanged} unchanged / ${rp.upserts.lots.stale} stale, peak RSS ${(replay.peakRssKb / 1024).toFixed(0)} MB`);
 
+  // Byte-exact export (docs/storage.md): the successor's bytes from the database alone, sha256-checked.
+  const exportedPath = join(work, 'exported.csv');
+  const ex = await timedCli(['export', results[1].fileId, '--out', exportedPath, '--json']);
+  const { rows: [kept] } = await db.query(`SELECT count(*)::int AS n, coalesce(sum(octet_length(bytes)), 0)::int AS b FROM raw.file_residuals WHERE file_id = $1`, [results[1].fileId]);
+  console.log(`export of the successor: ${ex.seconds.toFixed(2)} s, ${(ex.result.bytes / 1e6 / ex.seconds).toFixed(1)} MB/s, sha256 equal to the original's, ` +
+    `${kept.n} records kept verbatim (${kept.b} bytes), peak RSS ${(ex.peakRssKb / 1024).toFixed(0)} MB`);
+  await rm(exportedPath);
+
   // A lot's rows across every file (docs/lifecycle.md): the index lookup of staging.lot_rows.
   const { rows: [probe] } = await db.query(`SELECT lot_external_id FROM public.lots ORDER BY lot_id DESC LIMIT 1`);
   const tLot = performance.now();

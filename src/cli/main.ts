@@ -17,7 +17,7 @@ import { createLogger, serializeError } from '../observe/logger.js';
 import { handleCommandSignals, Interrupted } from '../signals.js';
 import { UsageError } from './usageError.js';
 
-type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all' | 'once';
+type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all' | 'once' | 'out';
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -29,6 +29,7 @@ const OPTIONS = {
   file: { type: 'string', multiple: true },
   all: { type: 'boolean' },
   once: { type: 'boolean' },
+  out: { type: 'string' },
 } as const satisfies Record<OptionName, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 interface CommandSpec {
@@ -139,6 +140,27 @@ Options:
 
 Exit status: 0 downloaded, unchanged or not modified; 1 failed; 2 a usage or configuration error
 (fetching off); 3 blocked (a block page, 401/403: see the error); 4 the window is another fetch's.
+
+${CONNECTION_HELP}
+`,
+  },
+  export: {
+    options: ['out', 'json'],
+    positionals: true,
+    summary: 'write a stored file\'s original bytes from the database alone (FILE_ID [--out PATH])',
+    help: `Usage: vinops-etl export FILE_ID [--out PATH [--json]] [--config FILE]
+
+Writes the file's original bytes (the file_id as \`vinops-etl status\` shows it) from the database
+alone, to PATH or stdout: the same sha256 as when it was ingested, checked as it is written. With
+--out the bytes go to PATH.part, renamed to PATH only once they match; nothing is left otherwise.
+Memory stays flat whatever the file's size. Read-only: it never migrates.
+
+Options:
+  --out PATH      the file to write (default: stdout)
+  --json          with --out: the result as one JSON object (snake_case keys)${COMMON_HELP}
+
+Exit status: 0 written and verified, 1 the file is not stored or cannot be given back exactly (the
+message says why), 2 a usage or configuration error.
 
 ${CONNECTION_HELP}
 `,
@@ -305,6 +327,8 @@ async function dispatch(inv: Invocation, session: Session): Promise<number> {
       return (await import('./migrateCommand.js')).migrateCommand(config, log);
     case 'status':
       return (await import('./statusCommand.js')).statusCommand(config, log, { json: values.json === true, limit });
+    case 'export':
+      return (await import('./exportCommand.js')).exportCommand(config, log, args, { ...(values.out === undefined ? {} : { out: values.out }), json: values.json === true, signal });
     case 'roles':
       return (await import('./rolesCommand.js')).rolesCommand(config, log, { json: values.json === true });
     case 'sample':

@@ -214,11 +214,12 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
         vinEmptyRows: encoder.counts.vinEmptyRows, lotEmptyRows: encoder.counts.lotEmptyRows,
         firstIrregularity: reader.nonStrict ? `line ${reader.nonStrict.lineNo}: ${reader.nonStrict.reason}` : null,
         windowStart: windowFromPath(path), fileMtime: stat.mtime, startedAt: started, readMs,
+        headerBytes: head.subarray(0, layout.dataOffset), trailerBytes: reader.trailer(), exportLost: reader.lost ?? null,
       });
       if (fileId === null) throw new DuplicateContentError(loaded.sha256, reader.rows, reader.records);
 
       const tPromote = performance.now();
-      const counts = await promoteRows(client, fileId, layout.idIndex !== -1, encoder.counts.knownRows > 0 ? recent.fileId : null);
+      const counts = await promoteRows(client, fileId, layout.idIndex !== -1, encoder.counts.knownRows > 0 ? recent.fileId : null, reader.residuals);
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }

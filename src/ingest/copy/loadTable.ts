@@ -18,6 +18,8 @@ const COLUMNS: readonly (readonly [string, string])[] = [
   ...TYPED_COLUMNS,
   // The lot's and vehicle's descriptive values, trimmed (the core upsert's candidates): NULL likewise.
   ...DESCRIPTIVE_COLUMNS.map(([name]) => [name, 'text'] as const),
+  // The record's exact bytes when the canonical rendering of its values would not give them back.
+  ['residual', 'bytea'],
 ];
 
 /**

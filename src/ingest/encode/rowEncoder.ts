@@ -57,13 +57,13 @@ export class RowEncoder implements RecordSink {
     this.prefixArray = Buffer.from(`${layout.layoutHash}a`);
     // After raw_length: id_value, hash, lot, vals_text, vals, the typed and the descriptive columns, all NULL.
     this.nullTail = '\t\\N'.repeat(5 + TYPED_COLUMNS.length + DESCRIPTIVE_COLUMNS.length);
-    // After lot: vals_text, vals, the typed and the descriptive columns, all NULL.
-    this.knownTail = `${'\t\\N'.repeat(2 + TYPED_COLUMNS.length + DESCRIPTIVE_COLUMNS.length)}\n`;
+    // After lot: vals_text, vals, the typed and the descriptive columns, all NULL (then the residual).
+    this.knownTail = '\t\\N'.repeat(2 + TYPED_COLUMNS.length + DESCRIPTIVE_COLUMNS.length);
     this.starts = new Array<number>(layout.columns).fill(0);
     this.ends = new Array<number>(layout.columns).fill(0);
   }
 
-  row(buf: Buffer, spans: readonly number[], lineNo: number, _recordNo: number, start: number, end: number, escapes: boolean): void {
+  row(buf: Buffer, spans: readonly number[], lineNo: number, _recordNo: number, start: number, end: number, escapes: boolean, residual: Buffer | undefined): void {
     const hasSeparator = buf.subarray(start, end).indexOf(UNIT_SEPARATOR) !== -1;
     const md5 = this.contentAddress(buf, spans, start, end, escapes, hasSeparator);
     const idIndex = this.layout.idIndex;
@@ -82,6 +82,7 @@ export class RowEncoder implements RecordSink {
       this.byte(9);
       this.lotField(buf, spans);
       this.ascii(this.knownTail);
+      this.residual(residual);
       if (this.len >= this.chunkBytes) this.flush();
       return;
     }
@@ -143,17 +144,30 @@ export class RowEncoder implements RecordSink {
     this.byte(9);
     this.typed(s);
     this.descriptive(s);
-    this.byte(10);
+    this.residual(residual);
     if (this.len >= this.chunkBytes) this.flush();
   }
 
-  error(lineNo: number, _recordNo: number, message: string, raw: Buffer, rawLength: number): void {
+  error(lineNo: number, _recordNo: number, message: string, raw: Buffer, rawLength: number, residual: Buffer | undefined): void {
     this.ascii(`${lineNo}\t`);
     this.text(message);
     this.byte(9);
     this.text(raw.toString('utf8').replace(/\0/g, '\uFFFD'));
-    this.ascii(`\t\\\\x${raw.toString('hex')}\t${rawLength}${this.nullTail}\n`);
+    this.ascii(`\t\\\\x${raw.toString('hex')}\t${rawLength}${this.nullTail}`);
+    this.residual(residual);
     if (this.len >= this.chunkBytes) this.flush();
+  }
+
+  /** The last column, the record's exact bytes when they are not its canonical rendering, and the line's end. */
+  private residual(bytes: Buffer | undefined): void {
+    if (bytes === undefined) {
+      this.ascii('\t\\N\n');
+      return;
+    }
+    this.ensure(bytes.length * 2 + 8);
+    this.ascii('\t\\\\x');
+    this.len += this.out.write(bytes.toString('hex'), this.len, 'latin1');
+    this.byte(10);
   }
 
   /** Hands on what is buffered. */

@@ -29,6 +29,11 @@ export interface FileRecord {
   readonly fileMtime: Date;
   readonly startedAt: Date;
   readonly readMs: number;
+  /** What byte-exact export needs besides the records: the bytes before the first record and after the last. */
+  readonly headerBytes: Buffer;
+  readonly trailerBytes: Buffer;
+  /** Why the bytes cannot all be given back, or null when they can. */
+  readonly exportLost: string | null;
 }
 
 /** Registers the file; returns its file_id, or null when the same bytes are registered already. */
@@ -36,14 +41,17 @@ export async function registerFile(client: pg.ClientBase, f: FileRecord): Promis
   const { rows } = await client.query<{ file_id: string }>(
     `INSERT INTO raw.csv_files (path, sha256, bytes, row_count, record_count, parse_error_count, headers_jsonb,
        payload_keys, id_key, header_variant, missing_columns, extra_columns, has_bom, line_ending, blank_lines,
-       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms, first_irregularity, snapshot_at, snapshot_rule)
+       vin_empty_rows, lot_empty_rows, window_start, file_mtime, started_at, read_ms, first_irregularity, snapshot_at, snapshot_rule,
+       header_bytes, trailer_bytes, export_exact, export_note)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-       coalesce($18::timestamptz, $19::timestamptz), CASE WHEN $18::timestamptz IS NULL THEN 'file_mtime' ELSE 'window' END)
+       coalesce($18::timestamptz, $19::timestamptz), CASE WHEN $18::timestamptz IS NULL THEN 'file_mtime' ELSE 'window' END,
+       $23, $24, $25::text IS NULL, $25)
      ON CONFLICT (sha256) DO NOTHING
      RETURNING file_id`,
     [f.path, f.sha256, f.bytes, f.rowCount, f.recordCount, f.parseErrorCount, JSON.stringify(f.layout.names),
       f.layout.payloadKeys, f.layout.idKey, f.layout.variant, f.layout.missingColumns, f.layout.extraColumns,
-      f.layout.hasBom, f.lineEnding, f.blankLines, f.vinEmptyRows, f.lotEmptyRows, f.windowStart, f.fileMtime, f.startedAt, f.readMs, f.firstIrregularity],
+      f.layout.hasBom, f.lineEnding, f.blankLines, f.vinEmptyRows, f.lotEmptyRows, f.windowStart, f.fileMtime, f.startedAt, f.readMs, f.firstIrregularity,
+      f.headerBytes, f.trailerBytes.length === 0 ? null : f.trailerBytes, f.exportLost],
   );
   return rows[0]?.file_id ?? null;
 }
@@ -98,7 +106,7 @@ export interface PromoteCounts {
  * encoder, ~1 % of a steady-state file) are checked against raw.payloads.
  */
 export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: boolean,
-  knownFrom: string | null): Promise<PromoteCounts> {
+  knownFrom: string | null, residuals: number): Promise<PromoteCounts> {
   await analyzeLoadTable(client);
   // New payloads are found with an anti-join and inserted plainly (no per-row speculative insertion).
   // Loads running at the same time take turns from here to their commit, so the anti-join of the
@@ -128,6 +136,11 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
         FROM ${LOAD_TABLE}
       RETURNING payload_hashes)
     SELECT (SELECT count(*) FROM unnest(ins.payload_hashes) h WHERE h IS NOT NULL)::int AS rows FROM ins`, [fileId, hasId]);
+  // The reader counted them: the feed's usual file has none and does not scan the load table for none.
+  if (residuals > 0) {
+    await client.query(`INSERT INTO raw.file_residuals (file_id, record_no, bytes)
+      SELECT $1, row_no, residual FROM ${LOAD_TABLE} WHERE residual IS NOT NULL`, [fileId]);
+  }
   return { rows: rows[0]!.rows, newPayloads };
 }
 

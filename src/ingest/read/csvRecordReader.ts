@@ -29,10 +29,13 @@ const CR = 13;
 export interface RecordSink {
   /**
    * A data record: buf[start, end) without its line ending; `escapes`: read with `""` escapes (false:
-   * the no-escape reading that made a record with a value ending in a bare quote fit).
+   * the no-escape reading that made a record with a value ending in a bare quote fit). `residual`: the
+   * record's exact bytes (with the blank lines before it and its line ending) when the canonical
+   * rendering of its values would not give them back (docs/storage.md, *Byte-exact export*).
    */
-  row(buf: Buffer, spans: readonly number[], lineNo: number, recordNo: number, start: number, end: number, escapes: boolean): void;
-  error(lineNo: number, recordNo: number, message: string, raw: Buffer, rawLength: number): void;
+  row(buf: Buffer, spans: readonly number[], lineNo: number, recordNo: number, start: number, end: number, escapes: boolean, residual: Buffer | undefined): void;
+  /** `residual`: the record's exact bytes as for row(), always given unless they were not kept (lost). */
+  error(lineNo: number, recordNo: number, message: string, raw: Buffer, rawLength: number, residual: Buffer | undefined): void;
 }
 
 export interface RecordReaderOptions {
@@ -67,6 +70,13 @@ export class CsvRecordReader {
   crlfRecords = 0;
   /** Set at the first record that COPY would not read exactly like this reader. */
   nonStrict: NonStrict | undefined;
+  /** Records handed on with a residual (their bytes are not the canonical rendering of their values). */
+  residuals = 0;
+  /** Why the file's bytes cannot be given back exactly (a record too long to keep), or undefined. */
+  lost: string | undefined;
+
+  /** Blank lines read since the last record: they go with the next record's residual, or the trailer. */
+  private gap: Buffer[] = [];
 
   private pending: Buffer | undefined;
   private lineNo: number;
@@ -93,6 +103,21 @@ export class CsvRecordReader {
     if (buf !== undefined && buf.length > 0) this.process(buf, true, sink);
   }
 
+  /** After end(): the blank lines after the last record (the file's last bytes), or an empty buffer. */
+  trailer(): Buffer {
+    return Buffer.concat(this.gap);
+  }
+
+  /** The bytes of a record that is not in canonical form: the blank lines before it, and buf[start, next). */
+  private residualOf(buf: Buffer, start: number, next: number): Buffer {
+    this.residuals++;
+    const own = buf.subarray(start, next);
+    if (this.gap.length === 0) return Buffer.from(own);
+    const out = Buffer.concat([...this.gap, own]);
+    this.gap = [];
+    return out;
+  }
+
   private markNonStrict(reason: string, lineNo: number): void {
     if (this.nonStrict === undefined) this.nonStrict = { lineNo, reason };
   }
@@ -112,7 +137,10 @@ export class CsvRecordReader {
       if (nl === -1 && !final) {
         // A CR at the end may be the first half of a CRLF: it is not part of the record.
         if (buf.length - pos - (buf[buf.length - 1] === CR ? 1 : 0) > maxRecordBytes) {
-          this.recordError(sink, buf, pos, buf.length, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
+          // Its tail is skipped unread, so the file's bytes cannot all be given back.
+          this.lost ??= `line ${this.lineNo}: a record longer than ${maxRecordBytes} bytes (maxRecordBytes) was not kept whole`;
+          this.gap = [];
+          this.recordError(sink, buf, pos, buf.length, -1, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
           this.skipping = true;
           return;
         }
@@ -123,6 +151,7 @@ export class CsvRecordReader {
       const contentEnd = lineEnd > pos && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
       const next = nl === -1 ? buf.length : nl + 1;
       if (contentEnd === pos) {
+        this.gap.push(Buffer.from(buf.subarray(pos, next)));
         this.blankLines++;
         this.markNonStrict('empty line', this.lineNo);
         this.lineNo++;
@@ -130,7 +159,7 @@ export class CsvRecordReader {
         continue;
       }
       if (contentEnd - pos > maxRecordBytes) {
-        this.recordError(sink, buf, pos, contentEnd, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
+        this.recordError(sink, buf, pos, contentEnd, next, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
         this.lineNo++;
         pos = next;
         continue;
@@ -139,16 +168,16 @@ export class CsvRecordReader {
 
       const n1 = this.parse(buf, pos, contentEnd, true, this.spans);
       if (n1 === columns) {
-        this.acceptRow(sink, buf, this.spans, pos, contentEnd, eol, this.parseStrict, 1, true);
+        this.acceptRow(sink, buf, this.spans, pos, contentEnd, next, eol, this.parseStrict, 1, true);
         pos = next;
         continue;
       }
       if (n1 >= 0) {
-        if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, eol)) {
+        if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, next, eol)) {
           pos = next;
           continue;
         }
-        this.recordError(sink, buf, pos, contentEnd, this.lineNo, this.withEncoding(`expected ${columns} fields, found ${n1}`, buf, pos, contentEnd));
+        this.recordError(sink, buf, pos, contentEnd, next, this.lineNo, this.withEncoding(`expected ${columns} fields, found ${n1}`, buf, pos, contentEnd));
         this.lineNo++;
         pos = next;
         continue;
@@ -204,17 +233,17 @@ export class CsvRecordReader {
         return;
       }
       if (outcome === 'row') {
-        this.acceptRow(sink, buf, this.spans, pos, recordEnd, recordEol, this.parseStrict, lines, true);
+        this.acceptRow(sink, buf, this.spans, pos, recordEnd, recordNext, recordEol, this.parseStrict, lines, true);
         pos = recordNext;
         continue;
       }
       // RFC 4180 found no record here. The first line alone may still be one whose value ends in a bare
       // quote (`"12"",`); if not, only the first line is the bad record and the next starts a new one.
-      if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, eol)) {
+      if (this.acceptNoEscapeReading(sink, buf, pos, contentEnd, next, eol)) {
         pos = next;
         continue;
       }
-      this.recordError(sink, buf, pos, contentEnd, this.lineNo, this.withEncoding(message, buf, pos, contentEnd));
+      this.recordError(sink, buf, pos, contentEnd, next, this.lineNo, this.withEncoding(message, buf, pos, contentEnd));
       this.lineNo++;
       pos = next;
     }
@@ -227,14 +256,15 @@ export class CsvRecordReader {
   }
 
   /** The line read without `""` escapes, accepted when that gives the header's field count. */
-  private acceptNoEscapeReading(sink: RecordSink, buf: Buffer, start: number, end: number, eol: 'LF' | 'CRLF' | 'none'): boolean {
+  private acceptNoEscapeReading(sink: RecordSink, buf: Buffer, start: number, end: number, next: number, eol: 'LF' | 'CRLF' | 'none'): boolean {
     if (this.parse(buf, start, end, false, this.alt) !== this.options.columns) return false;
     this.markNonStrict('bare quote', this.lineNo);
-    this.acceptRow(sink, buf, this.alt, start, end, eol, false, 1, false);
+    this.acceptRow(sink, buf, this.alt, start, end, next, eol, false, 1, false);
     return true;
   }
 
-  private acceptRow(sink: RecordSink, buf: Buffer, spans: readonly number[], start: number, end: number,
+  /** `next`: where the following record starts (after this one's line ending). */
+  private acceptRow(sink: RecordSink, buf: Buffer, spans: readonly number[], start: number, end: number, next: number,
     eol: 'LF' | 'CRLF' | 'none', strict: boolean, lines: number, escapes: boolean): void {
     const lineNo = this.lineNo;
     this.lineNo += lines;
@@ -243,7 +273,7 @@ export class CsvRecordReader {
     if (this.options.checkEncoding) {
       const problem = encodingProblem(buf, start, end);
       if (problem !== undefined) {
-        this.recordError(sink, buf, start, end, lineNo, problem);
+        this.recordError(sink, buf, start, end, next, lineNo, problem);
         return;
       }
     }
@@ -251,14 +281,22 @@ export class CsvRecordReader {
     else if (eol !== 'none' && this.options.eol !== 'none' && eol !== this.options.eol) this.markNonStrict(`${eol} line ending in a ${this.options.eol} file`, lineNo);
     this.records++;
     this.rows++;
-    sink.row(buf, spans, lineNo, this.records, start, end, escapes);
+    const canonical = escapes && this.gap.length === 0 && eol === this.canonicalEol && allQuoted(spans);
+    sink.row(buf, spans, lineNo, this.records, start, end, escapes, canonical ? undefined : this.residualOf(buf, start, next));
   }
 
-  private recordError(sink: RecordSink, buf: Buffer, start: number, end: number, lineNo: number, message: string): void {
+  /** The line ending the canonical rendering uses: the header's (a file whose header has none has no records). */
+  private get canonicalEol(): 'LF' | 'CRLF' | 'none' {
+    return this.options.eol;
+  }
+
+  /** `next` -1: the record's end was not read (skipped as too long): no residual. */
+  private recordError(sink: RecordSink, buf: Buffer, start: number, end: number, next: number, lineNo: number, message: string): void {
     this.records++;
     this.errors++;
     this.markNonStrict(message, lineNo);
-    sink.error(lineNo, this.records, message, buf.subarray(start, Math.min(end, start + RAW_CAP)), end - start);
+    sink.error(lineNo, this.records, message, buf.subarray(start, Math.min(end, start + RAW_CAP)), end - start,
+      next === -1 ? undefined : this.residualOf(buf, start, next));
   }
 
   private parse(buf: Buffer, start: number, end: number, escapes: boolean, out: number[]): number {
@@ -266,6 +304,12 @@ export class CsvRecordReader {
     this.parseStrict = this.result.strict;
     return n;
   }
+}
+
+/** Whether every field was quoted with standard escapes only: the canonical rendering gives its bytes back. */
+function allQuoted(spans: readonly number[]): boolean {
+  for (let i = 2; i < spans.length; i += 3) if (spans[i] !== FieldKind.Escaped) return false;
+  return true;
 }
 
 /** The raw bytes kept for a parse error (audit.parse_errors.raw_bytes). */
