@@ -185,12 +185,6 @@ else
   install -m 600 -o root -g root "$SRC/systemd/vinops-etl.env.example" "$CONF_DIR/env"
   log "created $CONF_DIR/env from systemd/vinops-etl.env.example"
 fi
-# The secrets live in credential files the unit loads (LoadCredential=), not in env.
-bash "$SRC/systemd/move-secrets.sh" "$CONF_DIR"
-if grep -q 'CHANGE_ME' "$CRED_DIR/database-url"; then
-  warn "$CRED_DIR/database-url still has the placeholder URL: write the real one (the URL alone) before starting"
-fi
-
 # The configuration file is strict (an unknown key is fatal at start): check it against the newly
 # installed code now, as the service user, without the environment file.
 if command -v runuser >/dev/null; then
@@ -221,6 +215,15 @@ elif [ -e "$NODE_DROPIN" ]; then
   rm -f "$NODE_DROPIN"
   rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
   log "removed $NODE_DROPIN ($UNIT_NODE is new enough now)"
+fi
+
+# The secrets live in credential files the unit loads (LoadCredential=), not in env. Moved only once
+# systemd knows the new unit: a restart in between then fails for a missing credential (243) instead
+# of starting the old unit without a DATABASE_URL, which would fall back to an embedded PostgreSQL.
+if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+bash "$SRC/systemd/move-secrets.sh" "$CONF_DIR"
+if grep -q 'CHANGE_ME' "$CRED_DIR/database-url"; then
+  warn "$CRED_DIR/database-url still has the placeholder URL: write the real one (the URL alone) before starting"
 fi
 
 # The fetch credentials are optional: LoadCredential= of a missing file fails the start, so they are

@@ -12,9 +12,9 @@
 # A moved line is replaced by a comment that names the file and not the value. A value already in
 # its credential file is not overwritten: the same value just leaves env, a different one stays and
 # is warned about (the variable would win over the credential). With neither, database-url gets the
-# placeholder that install.sh warns about. Values are taken as systemd reads them: '...' verbatim,
-# "..." with \" and \\ unescaped, unquoted as written; an unquoted value with a backslash is left
-# in place with a warning (move it by hand).
+# placeholder that install.sh warns about. Values are taken as systemd reads them: white space
+# around dropped, '...' verbatim, "..." with \" \\ \` \$ unescaped, unquoted as written; anything
+# else (a backslash or quote it would read differently) is left in place with a warning.
 set -euo pipefail
 
 CONF_DIR=${1:-/etc/vinops-etl}
@@ -30,23 +30,47 @@ umask 077
 install -d -m 700 "$CRED_DIR"
 if [ "$(id -u)" -eq 0 ]; then chown root:root "$CRED_DIR"; fi
 
-# The value of the last assignment of $1 in env, as systemd reads it; status 1 when there is none,
-# 2 when it cannot be taken over faithfully.
+# The value of the last assignment of $1 in env, as systemd reads it (white space around the key and
+# the value dropped); status 1 when there is none, 2 when it cannot be taken over faithfully here.
 env_value() {
-  local line value
+  local line value out c n i
   [ -f "$ENV_FILE" ] || return 1
-  line=$(grep -E "^[[:space:]]*$1=" "$ENV_FILE" | tail -n 1) || return 1
+  line=$(grep -E "^[[:space:]]*$1[[:space:]]*=" "$ENV_FILE" | tail -n 1) || return 1
   value=${line#*=}
-  value=${value%"${value##*[![:space:]]}"}   # systemd drops trailing white space
-  if [[ $value == \'*\' && ${#value} -ge 2 ]]; then
-    value=${value:1:${#value}-2}
-  elif [[ $value == \"*\" && ${#value} -ge 2 ]]; then
-    value=${value:1:${#value}-2}
-    value=${value//\\\"/\"}
-    value=${value//\\\\/\\}
-  elif [[ $value == *\\* ]]; then
-    return 2
-  fi
+  value=${value#"${value%%[![:space:]]*}"}
+  value=${value%"${value##*[![:space:]]}"}
+  case $value in
+    \'*)
+      # '...' verbatim; anything after the closing quote (or a quote inside) is left for a person.
+      value=${value:1}
+      [[ $value == *\' ]] || return 2
+      value=${value%\'}
+      [[ $value != *\'* ]] || return 2
+      ;;
+    \"*)
+      # "..." with \" \\ \` \$ unescaped, as systemd does; any other backslash or quote: by hand.
+      value=${value:1}
+      [[ $value == *\" ]] || return 2
+      value=${value%\"}
+      out=""
+      for ((i = 0; i < ${#value}; i = i + 1)); do
+        c=${value:i:1}
+        if [[ $c == \\ ]]; then
+          n=${value:i+1:1}
+          case $n in \"|\\|\`|\$) out+=$n; i=$((i + 1)) ;; *) return 2 ;; esac
+        elif [[ $c == \" ]]; then
+          return 2
+        else
+          out+=$c
+        fi
+      done
+      value=$out
+      ;;
+    *)
+      # Unquoted: systemd would unescape a backslash and start quoting at a quote mid-value.
+      [[ $value != *\\* && $value != *\"* && $value != *\'* ]] || return 2
+      ;;
+  esac
   printf '%s' "$value"
 }
 
@@ -64,7 +88,7 @@ drop_from_env() {
   local tmp
   tmp=$(mktemp "$CONF_DIR/.env.XXXXXX")
   awk -v var="$1" -v note="# $1: moved to $2 by install.sh (LoadCredential=)" '
-    $0 ~ "^[[:space:]]*" var "=" { if (!done) print note; done = 1; next }
+    $0 ~ "^[[:space:]]*" var "[[:space:]]*=" { if (!done) print note; done = 1; next }
     { print }' "$ENV_FILE" >"$tmp"
   chmod --reference="$ENV_FILE" "$tmp"
   if [ "$(id -u)" -eq 0 ]; then chown --reference="$ENV_FILE" "$tmp"; fi
@@ -77,7 +101,7 @@ for pair in "${SECRETS[@]}"; do
   status=0
   value=$(env_value "$var") || status=$?
   if [ "$status" -eq 2 ]; then
-    warn "$ENV_FILE: $var has a backslash outside quotes: move it to $cred by hand (the value alone, no newline needed)"
+    warn "$ENV_FILE: $var has a backslash, a quote or text after its closing quote that this script does not take over: move it to $cred by hand (the value alone, no newline needed)"
     continue
   fi
   if [ "$status" -eq 0 ] && [ -n "$value" ]; then

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -26,9 +25,17 @@ export async function exportCommand(config: Config, log: Logger, args: readonly 
       return 0;
     }
     const part = `${options.out}.part`;
-    const file = createWriteStream(part, { flags: 'w', mode: 0o640 });
+    // Opened first, so a bad path is its own clear error; a write error later (ENOSPC) stops the export.
+    const handle = await open(part, 'w', 0o640);
+    const file = handle.createWriteStream();
+    const failed = new AbortController();
+    let writeError: Error | undefined;
+    file.on('error', (err) => { writeError = err; failed.abort(err); });
+    const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
     try {
-      const r = await withClient(db.pool, log, (client) => exportFile(client, fileId, file, options.signal ? { signal: options.signal } : {}));
+      const r = await withClient(db.pool, log, (client) => exportFile(client, fileId, file, { signal })).catch((err: unknown) => {
+        throw writeError === undefined ? err : new Error(`cannot write ${part}: ${writeError.message}`, { cause: writeError });
+      });
       file.end();
       await finished(file);
       await rename(part, options.out);

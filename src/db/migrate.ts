@@ -57,20 +57,25 @@ export class PendingMigrationsError extends ConfigError {
 
 /**
  * Applies pending migrations, each file in its own transaction, recorded with its checksum in
- * public.vinops_migrations, then re-grants the group roles (db/roles.ts) so the new objects are
- * reachable. Refuses to run when an applied file's content changed. With nothing pending it runs no
- * DDL at all, so a role that owns nothing (the daemon's) passes; with migrations pending such a role
- * gets a PendingMigrationsError naming them.
+ * public.vinops_migrations, then grants the group roles (db/roles.ts) what they lack, so new objects
+ * are reachable; a grant that failed once is given at the next run. Refuses to run when an applied
+ * file's content changed. With nothing pending it runs no DDL, so a role that owns nothing (the
+ * daemon's) passes; with migrations pending such a role gets a PendingMigrationsError naming them.
+ * A member of the owner (a superuser, an administrator) migrates as the owner (SET ROLE), so every
+ * object keeps one owner.
  */
 export async function migrate(client: pg.ClientBase, log: Logger, dir: string = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = await loadMigrations(dir);
   const before = await readLedger(client);
   checkChecksums(migrations, before.applied);
-  if (migrations.every((m) => before.applied.has(m.name))) return { applied: [], alreadyApplied: migrations.length };
-  if (!before.mayMigrate) throw new PendingMigrationsError(migrations.filter((m) => !before.applied.has(m.name)).map((m) => m.name), before.user);
+  const pending = migrations.filter((m) => !before.applied.has(m.name));
+  if (pending.length > 0 && !before.mayMigrate) throw new PendingMigrationsError(pending.map((m) => m.name), before.user);
+  if (pending.length === 0 && !before.mayMigrate) return { applied: [], alreadyApplied: migrations.length };
 
   await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
+  const asOwner = before.owner !== undefined && before.owner !== before.user;
   try {
+    if (asOwner) await client.query(`SET ROLE ${quoteIdent(before.owner!)}`);
     await client.query(`CREATE TABLE IF NOT EXISTS public.vinops_migrations (
       name text PRIMARY KEY,
       checksum text NOT NULL,
@@ -92,12 +97,17 @@ export async function migrate(client: pg.ClientBase, log: Logger, dir: string = 
       log.info({ migration: m.name }, 'migration applied');
       applied.push(m.name);
     }
-    const granted = await grantGroupRoles(client);
-    if (granted.length > 0 && applied.length > 0) log.info({ roles: granted }, 'group roles granted the new objects');
+    const granted = await grantGroupRoles(client, log);
+    if (granted > 0) log.info({ grants: granted }, 'group roles granted what they lacked');
     return { applied, alreadyApplied: migrations.length - applied.length };
   } finally {
+    if (asOwner) await client.query('RESET ROLE').catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
   }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 function checkChecksums(migrations: readonly Migration[], applied: ReadonlyMap<string, string>): void {
@@ -112,13 +122,14 @@ function checkChecksums(migrations: readonly Migration[], applied: ReadonlyMap<s
  * migrate: a member of the ledger's owner, or anyone on a database that has no ledger yet (a role
  * that may not create it there gets the server's refusal, explained by db/open.ts).
  */
-async function readLedger(client: pg.ClientBase): Promise<{ applied: Map<string, string>; user: string; mayMigrate: boolean }> {
-  const { rows: [state] } = await client.query<{ user: string; exists: boolean; may: boolean }>(
+async function readLedger(client: pg.ClientBase): Promise<{ applied: Map<string, string>; user: string; mayMigrate: boolean; owner?: string }> {
+  const { rows: [state] } = await client.query<{ user: string; exists: boolean; may: boolean; owner: string | null }>(
     `SELECT current_user AS user, to_regclass('public.vinops_migrations') IS NOT NULL AS exists,
-            coalesce((SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass('public.vinops_migrations')), true) AS may`);
+            coalesce((SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass('public.vinops_migrations')), true) AS may,
+            (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('public.vinops_migrations')) AS owner`);
   if (!state!.exists) return { applied: new Map(), user: state!.user, mayMigrate: true };
   const { rows } = await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.vinops_migrations');
-  return { applied: new Map(rows.map((r) => [r.name, r.checksum])), user: state!.user, mayMigrate: state!.may };
+  return { applied: new Map(rows.map((r) => [r.name, r.checksum])), user: state!.user, mayMigrate: state!.may, ...(state!.owner === null ? {} : { owner: state!.owner }) };
 }
 
 /** True when every migration file is applied with its current content (readiness). */

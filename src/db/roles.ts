@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import { sqlState } from './errors.js';
 
@@ -43,22 +44,46 @@ interface Relation {
   readonly name: string;
   /** pg_class.relkind: r table, p partitioned table, v view, m materialized view, S sequence. */
   readonly kind: string;
+  /** Whether the connected role may grant on it (a member of its owner); others are skipped. */
+  readonly mine: boolean;
+  /** Privileges the writer / reader hold on it now, e.g. ['SELECT', 'INSERT']. */
+  readonly w: string[];
+  readonly r: string[];
+}
+
+const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] as const;
+const SEQUENCE_PRIVILEGES = ['USAGE', 'SELECT', 'UPDATE'] as const;
+
+/** SQL: the privileges of `privs` that `role` holds on relation c (an empty array for a role that does not exist). */
+function held(role: string | undefined): string {
+  if (role === undefined) return `'{}'::text[]`;
+  const check = (fn: string, privs: readonly string[]): string => `ARRAY(SELECT p FROM unnest(ARRAY[${privs.map((p) => `'${p}'`).join(', ')}]) p WHERE ${fn}('${role}', c.oid, p))`;
+  return `CASE WHEN c.relkind = 'S' THEN ${check('has_sequence_privilege', SEQUENCE_PRIVILEGES)} ELSE ${check('has_table_privilege', TABLE_PRIVILEGES)} END`;
 }
 
 /**
- * The GRANT statements that give the group roles what they need on the vinops-etl objects as they
+ * The GRANT statements that give the group roles what they lack on the vinops-etl objects as they
  * are now: every relation in raw, staging and audit, and the relations in public owned by the owner
  * of the raw schema (the role that ran the migrations; another application's tables in public are
- * left alone). Run after every migration (migrate) and by `vinops-etl roles`, so a later migration's
- * table is reachable by the right role. Idempotent: GRANT of a privilege held is a no-op.
+ * left alone). Only missing privileges, and only on objects the connected role may grant on, so it
+ * is cheap to run at every migrate (after a failed run it gives what is still missing).
  */
 export async function grantStatements(client: pg.ClientBase, roles: readonly string[]): Promise<string[]> {
-  const writer = roles.includes(WRITER_ROLE);
-  const reader = roles.includes(READER_ROLE);
-  if (!writer && !reader) return [];
-  const { rows: [server] } = await client.query<{ db: string }>('SELECT current_database() AS db');
+  const writer = roles.includes(WRITER_ROLE) ? WRITER_ROLE : undefined;
+  const reader = roles.includes(READER_ROLE) ? READER_ROLE : undefined;
+  if (writer === undefined && reader === undefined) return [];
+  const { rows: [top] } = await client.query<{ db: string; w_connect: boolean; w_temp: boolean; r_connect: boolean; w_schemas: string[]; r_schemas: string[]; owner: boolean }>(
+    `SELECT current_database() AS db,
+            ${writer ? `has_database_privilege('${writer}', current_database(), 'CONNECT')` : 'true'} AS w_connect,
+            ${writer ? `has_database_privilege('${writer}', current_database(), 'TEMPORARY')` : 'true'} AS w_temp,
+            ${reader ? `has_database_privilege('${reader}', current_database(), 'CONNECT')` : 'true'} AS r_connect,
+            ARRAY(SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1) ${writer ? `AND NOT has_schema_privilege('${writer}', oid, 'USAGE')` : 'AND false'}) AS w_schemas,
+            ARRAY(SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($2) ${reader ? `AND NOT has_schema_privilege('${reader}', oid, 'USAGE')` : 'AND false'}) AS r_schemas,
+            coalesce((SELECT pg_has_role(current_user, nspowner, 'USAGE') FROM pg_namespace WHERE nspname = 'raw'), false) AS owner`,
+    [[...OWN_SCHEMAS, 'public'], ['public', 'audit']]);
   const { rows: relations } = await client.query<Relation>(
-    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, pg_has_role(current_user, c.relowner, 'USAGE') AS mine,
+            ${held(writer)} AS w, ${held(reader)} AS r
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
         AND NOT c.relispartition
@@ -66,40 +91,50 @@ export async function grantStatements(client: pg.ClientBase, roles: readonly str
              OR (n.nspname = 'public' AND c.relowner = (SELECT nspowner FROM pg_namespace WHERE nspname = 'raw')))
       ORDER BY 1, 2`, [[...OWN_SCHEMAS]]);
   // The SECURITY DEFINER functions (migrations/0013: ANALYZE as the owner) are the writer's alone.
-  const { rows: definers } = await client.query<{ signature: string }>(
+  const { rows: definers } = writer === undefined ? { rows: [] } : await client.query<{ signature: string }>(
     `SELECT p.oid::regprocedure::text AS signature FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-      WHERE p.prosecdef AND n.nspname = ANY($1) AND p.proowner = (SELECT nspowner FROM pg_namespace WHERE nspname = 'raw')
+      WHERE p.prosecdef AND n.nspname = ANY($1) AND pg_has_role(current_user, p.proowner, 'USAGE')
+        AND p.proowner = (SELECT nspowner FROM pg_namespace WHERE nspname = 'raw')
+        AND NOT has_function_privilege('${writer}', p.oid, 'EXECUTE')
       ORDER BY 1`, [[...OWN_SCHEMAS, 'public']]);
   const q = (r: Relation): string => `${ident(r.schema)}.${ident(r.name)}`;
+  const missing = (want: readonly string[], have: readonly string[]): string[] => want.filter((p) => !have.includes(p));
   const out: string[] = [];
-  const db = ident(server!.db);
-  if (writer) {
-    out.push(`GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO ${WRITER_ROLE}`);
-    out.push(`GRANT USAGE ON SCHEMA ${[...OWN_SCHEMAS, 'public'].join(', ')} TO ${WRITER_ROLE}`);
-    for (const r of relations) {
-      if (r.kind === 'S') out.push(`GRANT USAGE, SELECT, UPDATE ON SEQUENCE ${q(r)} TO ${WRITER_ROLE}`);
-      else if (r.schema === 'public' && r.name === LEDGER) out.push(`GRANT SELECT ON TABLE ${q(r)} TO ${WRITER_ROLE}`);
-      else if (r.kind === 'v') out.push(`GRANT SELECT ON TABLE ${q(r)} TO ${WRITER_ROLE}`);
-      else out.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE ${q(r)} TO ${WRITER_ROLE}`);
+  const db = ident(top!.db);
+  const grant = (privs: readonly string[], on: string, role: string): void => { if (privs.length > 0) out.push(`GRANT ${privs.join(', ')} ON ${on} TO ${role}`); };
+  if (writer !== undefined) {
+    if (top!.owner) grant([...(top!.w_connect ? [] : ['CONNECT']), ...(top!.w_temp ? [] : ['TEMPORARY'])], `DATABASE ${db}`, writer);
+    if (top!.owner && top!.w_schemas.length > 0) out.push(`GRANT USAGE ON SCHEMA ${top!.w_schemas.map(ident).join(', ')} TO ${writer}`);
+    for (const r of relations.filter((x) => x.mine)) {
+      const want = r.kind === 'S' ? SEQUENCE_PRIVILEGES : (r.schema === 'public' && r.name === LEDGER) || r.kind === 'v' ? ['SELECT'] : TABLE_PRIVILEGES;
+      grant(missing(want, r.w), `${r.kind === 'S' ? 'SEQUENCE' : 'TABLE'} ${q(r)}`, writer);
     }
-    for (const f of definers) out.push(`GRANT EXECUTE ON FUNCTION ${f.signature} TO ${WRITER_ROLE}`);
+    for (const f of definers) out.push(`GRANT EXECUTE ON FUNCTION ${f.signature} TO ${writer}`);
   }
-  if (reader) {
-    out.push(`GRANT CONNECT ON DATABASE ${db} TO ${READER_ROLE}`);
-    out.push(`GRANT USAGE ON SCHEMA public, audit TO ${READER_ROLE}`);
-    for (const r of relations) {
+  if (reader !== undefined) {
+    if (top!.owner && !top!.r_connect) out.push(`GRANT CONNECT ON DATABASE ${db} TO ${reader}`);
+    if (top!.owner && top!.r_schemas.length > 0) out.push(`GRANT USAGE ON SCHEMA ${top!.r_schemas.map(ident).join(', ')} TO ${reader}`);
+    for (const r of relations.filter((x) => x.mine)) {
       const readable = r.kind !== 'S' && ((r.schema === 'public' && r.name !== LEDGER) || (r.schema === 'audit' && r.kind === 'v'));
-      if (readable) out.push(`GRANT SELECT ON TABLE ${q(r)} TO ${READER_ROLE}`);
+      if (readable) grant(missing(['SELECT'], r.r), `TABLE ${q(r)}`, reader);
     }
   }
   return out;
 }
 
-/** Applies grantStatements for the group roles that exist. Returns the roles granted to. */
-export async function grantGroupRoles(client: pg.ClientBase): Promise<string[]> {
+/** Gives the group roles that exist what they lack; logs the relations it may not grant on. Returns the statements run. */
+export async function grantGroupRoles(client: pg.ClientBase, log?: Logger): Promise<number> {
   const roles = await existingGroupRoles(client);
-  for (const sql of await grantStatements(client, roles)) await client.query(sql);
-  return roles;
+  if (roles.length === 0) return 0;
+  const statements = await grantStatements(client, roles);
+  for (const sql of statements) await client.query(sql);
+  if (log !== undefined) {
+    const { rows } = await client.query<{ rel: string; owner: string }>(
+      `SELECT c.oid::regclass::text AS rel, pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND NOT c.relispartition AND NOT pg_has_role(current_user, c.relowner, 'USAGE')`, [[...OWN_SCHEMAS]]);
+    if (rows.length > 0) log.warn({ relations: rows.map((r) => `${r.rel} (owner ${r.owner})`) }, 'relations in the vinops-etl schemas owned by another role: not granted to the group roles');
+  }
+  return statements.length;
 }
 
 /** A quoted identifier when it needs quoting (the names here are the migrations' own). */

@@ -142,6 +142,18 @@ describe('vinops-etl export: a stored file\'s bytes from the database alone', ()
     expect((await readdir(dir)).filter((n) => n.startsWith('too-long.out'))).toEqual([]);
   });
 
+  it('megabytes of blank lines are not kept in memory: counted, and the file flagged as not exactly exportable', async () => {
+    const lines = feedText(20, 88).split('\n');
+    // 1.5 MB of newlines after the tenth line, over a 1 MiB maxRecordBytes.
+    const text = `${lines.slice(0, 10).join('\n')}\n${'\n'.repeat(1_500_000)}${lines.slice(10).join('\n')}`;
+    const fileId = await ingestBytes('padded.csv', Buffer.from(text));
+    const { rows: [f] } = await db.pool.query(`SELECT export_exact, export_note, blank_lines, row_count FROM raw.csv_files WHERE file_id = $1`, [fileId]);
+    expect(f).toMatchObject({ export_exact: false, row_count: 20 });
+    expect(f.blank_lines).toBe(1_500_000);
+    expect(f.export_note).toMatch(/bytes of blank lines in a row \(maxRecordBytes\) were not kept$/);
+    expect((await residualsOf(fileId)).bytes).toBeLessThanOrEqual((1 << 20) + 2000);
+  });
+
   it('the CLI writes the file (--out) or stdout, byte for byte', async () => {
     const original = Buffer.from(feedText(2000, 85));
     const fileId = await ingestBytes('cli-copy.csv', original);

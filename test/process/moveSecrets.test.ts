@@ -59,6 +59,22 @@ it('moves DATABASE_URL and the fetch secrets out of env into 600 files the daemo
   expect(await readFile(join(dir, 'env'), 'utf8')).toBe(after);
 });
 
+it('reads values as systemd does: white space around the key and the value, escapes inside double quotes; leaves what it would read differently', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vinops-move-secrets-'));
+  await writeFile(join(dir, 'env'), [
+    'DATABASE_URL =  "postgresql://u:p\\$x\\`y\\\\z@h/db"  ',
+    "VINOPS_FETCH_URL= 'https://feed.example.invalid/x?authKey=K' trailing",
+    '',
+  ].join('\n'), { mode: 0o600 });
+  const r = await run(dir);
+  expect(r.code).toBe(0);
+  expect(await readFile(join(dir, 'credentials', 'database-url'), 'utf8')).toBe('postgresql://u:p$x`y\\z@h/db');
+  expect(r.stderr).toContain('VINOPS_FETCH_URL has a backslash, a quote or text after its closing quote');
+  const env = await readFile(join(dir, 'env'), 'utf8');
+  expect(env).not.toContain('postgresql://');
+  expect(env).toContain("VINOPS_FETCH_URL= 'https://feed.example.invalid/x?authKey=K' trailing");
+});
+
 it('a fresh install gets a placeholder; a value differing from its credential file stays and is warned about; a backslash outside quotes is left for a person', async () => {
   dir = await mkdtemp(join(tmpdir(), 'vinops-move-secrets-'));
   await writeFile(join(dir, 'env'), 'VINOPS_WORKERS=1\n', { mode: 0o600 });
@@ -70,7 +86,7 @@ it('a fresh install gets a placeholder; a value differing from its credential fi
   expect(r.code).toBe(0);
   expect(r.stderr).toContain('DATABASE_URL is set in');
   expect(r.stderr).toContain('differs from');
-  expect(r.stderr).toContain('VINOPS_FETCH_COOKIE has a backslash outside quotes');
+  expect(r.stderr).toContain('VINOPS_FETCH_COOKIE has a backslash, a quote or text after its closing quote');
   expect(await readFile(join(dir, 'env'), 'utf8')).toBe('DATABASE_URL=postgresql://other@h/db\nVINOPS_FETCH_COOKIE=a\\b\n');
   expect(await readFile(join(dir, 'credentials', 'database-url'), 'utf8')).toContain('CHANGE_ME');
 });

@@ -77,6 +77,7 @@ export class CsvRecordReader {
 
   /** Blank lines read since the last record: they go with the next record's residual, or the trailer. */
   private gap: Buffer[] = [];
+  private gapBytes = 0;
 
   private pending: Buffer | undefined;
   private lineNo: number;
@@ -108,6 +109,20 @@ export class CsvRecordReader {
     return Buffer.concat(this.gap);
   }
 
+  /**
+   * Keeps a blank line's bytes for the next record's residual, up to maxRecordBytes of them in a row:
+   * a file padded with megabytes of newlines must not fill memory; past that they are counted only
+   * and the file cannot be given back exactly.
+   */
+  private keepBlank(buf: Buffer, start: number, next: number): void {
+    if (this.gapBytes + (next - start) > this.options.maxRecordBytes) {
+      this.lost ??= `line ${this.lineNo}: more than ${this.options.maxRecordBytes} bytes of blank lines in a row (maxRecordBytes) were not kept`;
+      return;
+    }
+    this.gap.push(Buffer.from(buf.subarray(start, next)));
+    this.gapBytes += next - start;
+  }
+
   /** The bytes of a record that is not in canonical form: the blank lines before it, and buf[start, next). */
   private residualOf(buf: Buffer, start: number, next: number): Buffer {
     this.residuals++;
@@ -115,6 +130,7 @@ export class CsvRecordReader {
     if (this.gap.length === 0) return Buffer.from(own);
     const out = Buffer.concat([...this.gap, own]);
     this.gap = [];
+    this.gapBytes = 0;
     return out;
   }
 
@@ -140,6 +156,7 @@ export class CsvRecordReader {
           // Its tail is skipped unread, so the file's bytes cannot all be given back.
           this.lost ??= `line ${this.lineNo}: a record longer than ${maxRecordBytes} bytes (maxRecordBytes) was not kept whole`;
           this.gap = [];
+          this.gapBytes = 0;
           this.recordError(sink, buf, pos, buf.length, -1, this.lineNo, `record longer than ${maxRecordBytes} bytes (maxRecordBytes)`);
           this.skipping = true;
           return;
@@ -151,7 +168,7 @@ export class CsvRecordReader {
       const contentEnd = lineEnd > pos && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
       const next = nl === -1 ? buf.length : nl + 1;
       if (contentEnd === pos) {
-        this.gap.push(Buffer.from(buf.subarray(pos, next)));
+        this.keepBlank(buf, pos, next);
         this.blankLines++;
         this.markNonStrict('empty line', this.lineNo);
         this.lineNo++;
