@@ -99,6 +99,20 @@ const ConfigSchema = z.object({
   /** The random delay after the quarter hour is at most this (ms). Default 60000. */
   fetchDelayMaxMs: wholeNumber(0, 600_000).default(60_000),
   /**
+   * Where stored files are archived before anything local is deleted (docs/retention.md): a local
+   * directory `file:///path` or an S3-compatible bucket `s3://bucket/prefix` (credentials from the
+   * standard AWS chain). Default none: nothing is archived.
+   */
+  archiveUrl: z.string().regex(/^(file:\/\/\/|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/|$))/, 'expected file:///path or s3://bucket/prefix').optional(),
+  /** The S3 endpoint of an S3-compatible store (Cloudflare R2: `https://<account>.r2.cloudflarestorage.com`). Default AWS. */
+  archiveEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** The S3 region. Default `auto` with an endpoint (R2), else the AWS chain's. */
+  archiveRegion: z.string().min(1).optional(),
+  /** Files in the raw tree older than this many days (by their window) are deleted once stored (and archived). Default none: kept. */
+  rawRetentionDays: wholeNumber(1, 36_500).optional(),
+  /** How often the daemon archives and prunes (ms). Default 3600000. */
+  pruneIntervalMs: wholeNumber(60_000, 86_400_000).default(3_600_000),
+  /**
    * TLS and basic auth for the HTTP endpoint, in the Prometheus exporter convention (the file
    * `node_exporter --web.config.file` reads). Default none: plain HTTP, no authentication.
    */
@@ -138,6 +152,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
   VINOPS_FETCH_URL: 'fetchUrl',
   VINOPS_FETCH_COOKIE: 'fetchCookie',
   VINOPS_FETCH_INTERVAL_MS: 'fetchIntervalMs',
+  VINOPS_ARCHIVE_URL: 'archiveUrl',
+  VINOPS_ARCHIVE_ENDPOINT: 'archiveEndpoint',
+  VINOPS_ARCHIVE_REGION: 'archiveRegion',
+  VINOPS_RAW_RETENTION_DAYS: 'rawRetentionDays',
+  VINOPS_PRUNE_INTERVAL_MS: 'pruneIntervalMs',
   VINOPS_FETCH_TIMEOUT_MS: 'fetchTimeoutMs',
   VINOPS_LOG_PRETTY: 'logPretty',
 };

@@ -14,6 +14,8 @@ import { Worker } from './queue/worker.js';
 import { Fetcher } from './fetch/fetcher.js';
 import { fetchSourceOf } from './fetch/fetchSource.js';
 import { lastFetchSuccessAt } from './observe/statusQueries.js';
+import { Pruner, retentionOf } from './archive/pruner.js';
+import { openArchiveTarget } from './archive/archiveTarget.js';
 
 /**
  * `vinops-etl run`: the composition root. Wires config -> metrics and HTTP server (up first, so
@@ -36,6 +38,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
   }, web);
   let discovery: Discovery | undefined;
   let fetcher: Fetcher | undefined;
+  let pruner: Pruner | undefined;
   let db: Database | undefined;
   try {
     await http.start();
@@ -63,19 +66,28 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
       fetcher.onError = () => metrics.recordFetchError();
       fetcher.start();
     }
-    log.info({ raw_dir: config.rawDir, workers: config.workers, fetching: source !== undefined }, 'vinops-etl running');
+    const retention = retentionOf(config, openArchiveTarget);
+    metrics.setRetentionEnabled(retention !== undefined);
+    if (retention !== undefined) {
+      pruner = new Pruner(db.pool, log.child({ component: 'retention' }), retention, config.pruneIntervalMs);
+      pruner.onReport = (r) => metrics.recordPrune(r);
+      pruner.start();
+    }
+    log.info({ raw_dir: config.rawDir, workers: config.workers, fetching: source !== undefined, retention: retention !== undefined }, 'vinops-etl running');
 
     await new Promise<void>((resolve) => stopRequested.signal.addEventListener('abort', () => resolve(), { once: true }));
 
     // Drain: stop fetching (a download in flight leaves nothing), discovering and claiming; the file in
     // flight gets drainTimeoutMs, then is rolled back.
     await fetcher?.stop();
+    await pruner?.stop();
     await discovery.stop();
     const deadline = AbortSignal.timeout(config.drainTimeoutMs);
     await Promise.all(workers.map((w) => w.stop(deadline)));
     log.info('stopped cleanly');
   } finally {
     await fetcher?.stop();
+    await pruner?.stop();
     await discovery?.stop();
     status.detach();
     await db?.close();

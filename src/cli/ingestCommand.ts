@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openDatabase } from '../db/open.js';
 import { ingestFile, type IngestResult } from '../ingest/ingestFile.js';
+import { isArchivedObject, restoreToTemp } from '../archive/restore.js';
 import { jsonLine } from './jsonOutput.js';
 import { UsageError } from './usageError.js';
 
@@ -19,7 +20,7 @@ export async function ingestCommand(config: Config, log: Logger, files: readonly
   // A file that is not there is said so in words, and before the database starts (seconds, embedded).
   const problems = new Map<string, string>();
   for (const file of files) {
-    const problem = await fileProblem(file);
+    const problem = file.startsWith('s3://') ? undefined : await fileProblem(file);
     if (problem !== undefined) problems.set(file, problem);
   }
   let status = 0;
@@ -33,6 +34,15 @@ export async function ingestCommand(config: Config, log: Logger, files: readonly
     return status;
   }
   const db = await openDatabase(config, log, { poolSize: 2 });
+  // An archived object (….csv.gz, s3://…) is decompressed to a temporary file and recorded under its own name.
+  const ingestArchived = async (spec: string): Promise<IngestResult> => {
+    const copy = await restoreToTemp(spec, { endpoint: config.archiveEndpoint, region: config.archiveRegion }, signal);
+    try {
+      return await ingestFile({ pool: db.pool, log, maxRecordBytes: config.maxRecordBytes }, copy.path, { ...(signal ? { signal } : {}), recordAs: copy.recordAs });
+    } finally {
+      await copy.remove();
+    }
+  };
   let done = 0;
   try {
     for (const file of files) {
@@ -44,7 +54,7 @@ export async function ingestCommand(config: Config, log: Logger, files: readonly
         continue;
       }
       try {
-        const r = await ingestFile({ pool: db.pool, log, maxRecordBytes: config.maxRecordBytes }, file, signal ? { signal } : {});
+        const r = isArchivedObject(file) ? await ingestArchived(file) : await ingestFile({ pool: db.pool, log, maxRecordBytes: config.maxRecordBytes }, file, signal ? { signal } : {});
         process.stdout.write(options.json ? jsonLine(r) : formatSummary(r));
         if (r.outcome === 'rejected') status = 1;
       } catch (err) {

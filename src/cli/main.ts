@@ -17,7 +17,7 @@ import { createLogger, serializeError } from '../observe/logger.js';
 import { handleCommandSignals, Interrupted } from '../signals.js';
 import { UsageError } from './usageError.js';
 
-type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all' | 'once' | 'out';
+type OptionName = 'config' | 'help' | 'version' | 'json' | 'limit' | 'rows' | 'file' | 'all' | 'once' | 'out' | 'dry-run';
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -30,6 +30,7 @@ const OPTIONS = {
   all: { type: 'boolean' },
   once: { type: 'boolean' },
   out: { type: 'string' },
+  'dry-run': { type: 'boolean' },
 } as const satisfies Record<OptionName, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 interface CommandSpec {
@@ -165,6 +166,28 @@ message says why), 2 a usage or configuration error.
 ${CONNECTION_HELP}
 `,
   },
+  prune: {
+    options: ['dry-run', 'json'],
+    positionals: false,
+    summary: 'archive and delete old raw files now, as the daemon\'s retention does (--dry-run, --json)',
+    help: `Usage: vinops-etl prune [--dry-run] [--json] [--config FILE]
+
+One retention run now (the daemon runs it every pruneIntervalMs): each file of the raw tree older than
+rawRetentionDays (VINOPS_RAW_RETENTION_DAYS; by its window, else its mtime) whose bytes the database
+holds is written to archiveUrl (VINOPS_ARCHIVE_URL: file:///path or s3://bucket/prefix) as gzip, read
+back and verified, then deleted from the tree. A file the database does not hold, or cannot give back
+exactly, is kept. docs/retention.md.
+
+Options:
+  --dry-run       say what would be archived and deleted, change nothing
+  --json          the report as one JSON object (snake_case keys)${COMMON_HELP}
+
+Exit status: 0 done, 1 a file could not be archived or deleted (kept; the rest done), 2 a usage or
+configuration error (retention off), 4 another process is pruning now.
+
+${CONNECTION_HELP}
+`,
+  },
   migrate: {
     options: [],
     positionals: false,
@@ -246,7 +269,7 @@ ${CONNECTION_HELP}
 export interface Invocation {
   readonly command: string;
   readonly args: readonly string[];
-  readonly values: { readonly [K in OptionName]?: K extends 'file' ? string[] : K extends 'help' | 'version' | 'json' | 'all' | 'once' ? boolean : string };
+  readonly values: { readonly [K in OptionName]?: K extends 'file' ? string[] : K extends 'help' | 'version' | 'json' | 'all' | 'once' | 'dry-run' ? boolean : string };
 }
 
 /** Parses and checks the command line; throws UsageError with a message naming the option. */
@@ -329,6 +352,8 @@ async function dispatch(inv: Invocation, session: Session): Promise<number> {
       return (await import('./statusCommand.js')).statusCommand(config, log, { json: values.json === true, limit });
     case 'export':
       return (await import('./exportCommand.js')).exportCommand(config, log, args, { ...(values.out === undefined ? {} : { out: values.out }), json: values.json === true, signal });
+    case 'prune':
+      return (await import('./pruneCommand.js')).pruneCommand(config, log, { dryRun: values['dry-run'] === true, json: values.json === true, signal });
     case 'roles':
       return (await import('./rolesCommand.js')).rolesCommand(config, log, { json: values.json === true });
     case 'sample':

@@ -43,6 +43,11 @@ export interface IngestOptions {
   readonly onProgress?: (p: IngestProgress) => void;
   /** How often progress is logged and reported. Default 5000 ms. */
   readonly progressIntervalMs?: number;
+  /**
+   * The name recorded for the file, when the bytes are read from elsewhere: a file restored from the
+   * archive is read from a temporary copy and recorded under its archive URL (its window from that).
+   */
+  readonly recordAs?: string;
 }
 
 /** Where a load is: streaming the file into the load table, promoting it into raw / staging / audit, the core upsert, the commit. */
@@ -150,11 +155,12 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
   const worker = ctx.worker ?? `${hostname()}:${process.pid}`;
   const queueId = ctx.queueId ?? null;
   // Stored absolute: `var/raw/…` or `../bad/x.csv` as typed means nothing to a later reader of the registry.
-  const path = resolve(givenPath);
+  const readPath = resolve(givenPath);
+  const path = options.recordAs ?? readPath;
   const log = ctx.log.child({ path, run_id: runId });
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await open(readPath, 'r');
   } catch (err) {
     // Gone or unreadable between discovery and ingest: recorded like any other failed attempt.
     await recordFailure(ctx, { runId, path, bytes: null, startedAt: started, worker, queueId }, err, t0);

@@ -53,6 +53,14 @@ export class Metrics {
   private readonly fetchDuration: client.Histogram;
   private readonly lastFetchSuccess: client.Gauge;
   private readonly fetchEnabled: client.Gauge;
+  private readonly archived: client.Counter;
+  private readonly archivedBytes: client.Counter;
+  private readonly pruned: client.Counter<'where'>;
+  private readonly prunedBytes: client.Counter<'where'>;
+  private readonly pruneErrors: client.Counter;
+  private readonly lastPrune: client.Gauge;
+  private readonly lastPruneSuccess: client.Gauge;
+  private readonly retentionEnabled: client.Gauge;
   /** Epoch seconds of the last success seen here or in the database; kept while the database is down. */
   private lastSuccess = 0;
 
@@ -127,6 +135,16 @@ export class Metrics {
       help: 'Unix time of the last fetch that downloaded the feed or found it unchanged here; 0 when none yet.',
     });
     this.fetchEnabled = new client.Gauge({ name: 'vinops_etl_fetch_enabled', registers, help: '1 when this daemon fetches the feed (fetchUrl set), else 0.' });
+    this.archived = new client.Counter({ name: 'vinops_etl_archived_files_total', registers, help: 'Stored files written to the archive target and verified by reading them back.' });
+    this.archivedBytes = new client.Counter({ name: 'vinops_etl_archived_bytes_total', registers, help: 'Compressed bytes written to the archive target (verified objects).' });
+    this.pruned = new client.Counter({ name: 'vinops_etl_pruned_files_total', registers, labelNames: ['where'], help: 'Files removed by retention, by where from (raw_tree).' });
+    this.prunedBytes = new client.Counter({ name: 'vinops_etl_pruned_bytes_total', registers, labelNames: ['where'], help: 'Bytes of the files removed by retention, by where from (raw_tree).' });
+    this.pruned.inc({ where: 'raw_tree' }, 0);
+    this.prunedBytes.inc({ where: 'raw_tree' }, 0);
+    this.pruneErrors = new client.Counter({ name: 'vinops_etl_prune_errors_total', registers, help: 'Files retention had to keep because archiving or deleting them failed, and runs that failed as a whole.' });
+    this.lastPrune = new client.Gauge({ name: 'vinops_etl_last_prune_timestamp_seconds', registers, help: 'Unix time the last retention run ended; 0 when none yet.' });
+    this.lastPruneSuccess = new client.Gauge({ name: 'vinops_etl_last_prune_success_timestamp_seconds', registers, help: 'Unix time of the last retention run without an error; 0 when none yet.' });
+    this.retentionEnabled = new client.Gauge({ name: 'vinops_etl_retention_enabled', registers, help: '1 when this daemon runs retention (rawRetentionDays set), else 0.' });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
     new client.Gauge({
@@ -222,6 +240,22 @@ export class Metrics {
   setFetchEnabled(on: boolean, lastSuccessAt: Date | null = null): void {
     this.fetchEnabled.set(on ? 1 : 0);
     if (lastSuccessAt !== null) this.lastFetchSuccess.set(lastSuccessAt.getTime() / 1000);
+  }
+
+  /** One retention run's figures (Pruner.onReport); a run that failed as a whole is one error. */
+  recordPrune(r: { archivedFiles: number; archivedBytes: number; deletedFiles: number; deletedBytes: number; errors: number } | Error, now = Date.now()): void {
+    this.lastPrune.set(now / 1000);
+    if (r instanceof Error) { this.pruneErrors.inc(); return; }
+    this.archived.inc(r.archivedFiles);
+    this.archivedBytes.inc(r.archivedBytes);
+    this.pruned.inc({ where: 'raw_tree' }, r.deletedFiles);
+    this.prunedBytes.inc({ where: 'raw_tree' }, r.deletedBytes);
+    this.pruneErrors.inc(r.errors);
+    if (r.errors === 0) this.lastPruneSuccess.set(now / 1000);
+  }
+
+  setRetentionEnabled(on: boolean): void {
+    this.retentionEnabled.set(on ? 1 : 0);
   }
 
   /** The exposition text and its content type, for /metrics. */

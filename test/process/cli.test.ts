@@ -60,7 +60,7 @@ describe('the command line', () => {
     [['replay', '--file', 'nope'], 'vinops-etl replay: --file: not a file_id (a uuid, see vinops-etl status), got "nope"'],
     [['fetch'], 'vinops-etl fetch: expected --once (the daemon fetches on its schedule)'],
     [['fetch', '--once'], 'vinops-etl fetch: fetching is off: set fetchUrl in the config file or VINOPS_FETCH_URL'],
-    [['frobnicate'], 'vinops-etl: unknown command "frobnicate" (commands: run, status, ingest, replay, fetch, export, migrate, roles, sample, help)'],
+    [['frobnicate'], 'vinops-etl: unknown command "frobnicate" (commands: run, status, ingest, replay, fetch, export, prune, migrate, roles, sample, help)'],
   ])('%j: a usage error names the option, points to --help and exits 2', (args, message) => {
     const r = cli(args);
     const command = /^vinops-etl (\w+):/.exec(message)?.[1];
