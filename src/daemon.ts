@@ -28,7 +28,9 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const stopRequested = new AbortController();
   const removeSignals = handleSignals(log, { stop: () => stopRequested.abort(), rescan: () => { void discovery?.rescanNow(); } });
-  options.signal?.addEventListener('abort', () => stopRequested.abort(), { once: true });
+  // 'abort' fires once, when it happens: a listener added later never hears it (see untilAborted).
+  if (options.signal?.aborted === true) stopRequested.abort();
+  else options.signal?.addEventListener('abort', () => stopRequested.abort(), { once: true });
   const status = new DaemonStatus(log.child({ component: 'status' }));
   const metrics = new Metrics(status);
   const http = new HttpServer(config.metricsAddr, log.child({ component: 'http' }), {
@@ -75,7 +77,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
     }
     log.info({ raw_dir: config.rawDir, workers: config.workers, fetching: source !== undefined, retention: retention !== undefined }, 'vinops-etl running');
 
-    await new Promise<void>((resolve) => stopRequested.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await untilAborted(stopRequested.signal);
 
     // Drain: stop fetching (a download in flight leaves nothing), discovering and claiming; the file in
     // flight gets drainTimeoutMs, then is rolled back.
@@ -140,11 +142,32 @@ async function openWithRetry(config: Config, log: Logger, stop: AbortSignal, sta
       }
       lastKind = kind;
       lastMessage = message;
-      await new Promise((resolve) => {
-        const t = setTimeout(resolve, delay);
-        stop.addEventListener('abort', () => { clearTimeout(t); resolve(undefined); }, { once: true });
-      });
+      await sleep(delay, stop);
     }
   }
   return undefined;
+}
+
+/**
+ * Resolves once `signal` is aborted, at once when it already is. 'abort' fires only once: a listener
+ * added afterwards would wait forever, so a stop requested while the daemon was still starting (the
+ * database opening, the first scan, which /readyz does not wait for) was lost and the daemon ran on.
+ */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** Waits ms, or less when `signal` aborts (no wait when it already has); leaves no listener behind. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

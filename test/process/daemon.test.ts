@@ -3,12 +3,14 @@ import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { runDaemon } from '../../src/daemon.js';
 import { generateFeed, writeFeedFile } from '../../src/sample/feedGenerator.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
-import { waitFor } from '../helpers/wait.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
@@ -259,3 +261,45 @@ describe('daemon: processes', () => {
   });
 });
 
+
+describe('daemon: a stop requested while it starts', () => {
+  /** A debug logger that calls onLine with each line's msg, synchronously (as the daemon logs it). */
+  function watchingLog(onLine: (msg: string) => void): pino.Logger {
+    return pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { onLine((JSON.parse(String(chunk)) as { msg: string }).msg); done(); } }));
+  }
+  /** Whether `daemon` ends within ms. */
+  async function endsWithin(daemon: Promise<void>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms); });
+    try {
+      return await Promise.race([daemon.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const env = (raw: string, url = db.url): ReturnType<typeof loadConfig> =>
+    loadConfig({ env: { DATABASE_URL: url, VINOPS_RAW_DIR: raw, VINOPS_RESCAN_INTERVAL_MS: '1000', VINOPS_METRICS_ADDR: '127.0.0.1:0' } });
+
+  // /readyz says ready once the tree is watched, before the first scan has ended: a stop then used to
+  // be lost (the daemon waited for an 'abort' that had already fired) and the daemon ran on.
+  it('during the first scan: the daemon stops', async () => {
+    const stop = new AbortController();
+    const log = watchingLog((msg) => { if (msg === 'raw tree scanned') stop.abort(); });
+    const daemon = runDaemon(env(await newRawDir()), log, { signal: stop.signal });
+    expect(await endsWithin(daemon, 10_000)).toBe(true);
+    expect(stop.signal.aborted).toBe(true);
+  });
+
+  it('before it starts: the daemon stops', async () => {
+    expect(await endsWithin(runDaemon(env(await newRawDir()), silentLog, { signal: AbortSignal.abort() }), 10_000)).toBe(true);
+  });
+
+  it('while the database is being opened: the daemon does not wait for the retry delay', async () => {
+    const stop = new AbortController();
+    const log = watchingLog((msg) => { if (msg === 'database not available; retrying') stop.abort(); });
+    const nobody = `postgres://nobody@127.0.0.1:${await freePort()}/none`;
+    const daemon = runDaemon(env(await newRawDir(), nobody), log, { signal: stop.signal, reconnect: { outageBaseMs: 60_000 } });
+    expect(await endsWithin(daemon, 10_000)).toBe(true);
+    expect(stop.signal.aborted).toBe(true);
+  });
+});
