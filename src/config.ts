@@ -110,6 +110,11 @@ const ConfigSchema = z.object({
   archiveRegion: z.string().min(1).optional(),
   /** Files in the raw tree older than this many days (by their window) are deleted once stored (and archived). Default none: kept. */
   rawRetentionDays: wholeNumber(1, 36_500).optional(),
+  /**
+   * Files ingested more than this many days ago leave raw, staging and audit (archived first when
+   * archiveUrl is set); public.lots, public.vehicles and public.lot_events stay. Default none: kept.
+   */
+  dbRetentionDays: wholeNumber(1, 36_500).optional(),
   /** How often the daemon archives and prunes (ms). Default 3600000. */
   pruneIntervalMs: wholeNumber(60_000, 86_400_000).default(3_600_000),
   /**
@@ -156,6 +161,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof ConfigInput>> = {
   VINOPS_ARCHIVE_ENDPOINT: 'archiveEndpoint',
   VINOPS_ARCHIVE_REGION: 'archiveRegion',
   VINOPS_RAW_RETENTION_DAYS: 'rawRetentionDays',
+  VINOPS_DB_RETENTION_DAYS: 'dbRetentionDays',
   VINOPS_PRUNE_INTERVAL_MS: 'pruneIntervalMs',
   VINOPS_FETCH_TIMEOUT_MS: 'fetchTimeoutMs',
   VINOPS_LOG_PRETTY: 'logPretty',

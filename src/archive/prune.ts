@@ -8,6 +8,7 @@ import { listFeedPaths } from '../discovery/rawTree.js';
 import { windowFromPath } from '../feed/paths.js';
 import { archiveFile, findArchive } from './archiveFile.js';
 import type { ArchiveTarget } from './archiveTarget.js';
+import type { DatabasePruneReport } from './pruneDatabase.js';
 
 export interface PruneOptions {
   readonly rawDir: string;
@@ -31,6 +32,8 @@ export interface PruneReport {
   kept: { path: string; reason: string }[];
   errors: number;
   dryRun: boolean;
+  /** Database retention's part (dbRetentionDays), when on. */
+  database?: DatabasePruneReport;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { withClient } from '../db/pool.js';
 import type { ArchiveTarget } from './archiveTarget.js';
 import { pruneRawTree, type PruneReport } from './prune.js';
+import { pruneDatabase } from './pruneDatabase.js';
 
 /** Session advisory lock of a retention run: one daemon (or `vinops-etl prune`) at a time per database. */
 const PRUNE_LOCK: readonly [number, number] = [0x76696e6f, 3];
@@ -10,6 +11,7 @@ const PRUNE_LOCK: readonly [number, number] = [0x76696e6f, 3];
 export interface RetentionSettings {
   readonly rawDir: string;
   readonly rawRetentionDays: number | undefined;
+  readonly dbRetentionDays?: number | undefined;
   readonly target: ArchiveTarget | undefined;
 }
 
@@ -22,7 +24,13 @@ export async function runRetention(pool: pg.Pool, log: Logger, settings: Retenti
     const { rows: [got] } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [...PRUNE_LOCK]);
     if (!got!.ok) return undefined;
     try {
-      return await pruneRawTree(pool, log, { ...settings, dryRun: options.dryRun, ...(options.signal ? { signal: options.signal } : {}), ...(options.now ? { now: options.now } : {}) });
+      const report = await pruneRawTree(pool, log, { ...settings, dryRun: options.dryRun, ...(options.signal ? { signal: options.signal } : {}), ...(options.now ? { now: options.now } : {}) });
+      if (settings.dbRetentionDays !== undefined) {
+        const before = new Date((options.now ?? new Date()).getTime() - settings.dbRetentionDays * 86_400_000);
+        report.database = await pruneDatabase(pool, log, { before, target: settings.target, dryRun: options.dryRun, ...(options.signal ? { signal: options.signal } : {}) });
+        report.errors += report.database.errors;
+      }
+      return report;
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1, $2)', [...PRUNE_LOCK]);
     }
@@ -56,8 +64,9 @@ export class Pruner {
         const r = await runRetention(this.pool, this.log, this.settings, { dryRun: false, signal });
         if (r === undefined) continue; // another process is at it
         this.onReport(r);
-        if (r.archivedFiles + r.deletedFiles + r.errors > 0) {
-          this.log.info({ archived: r.archivedFiles, deleted: r.deletedFiles, deleted_bytes: r.deletedBytes, kept: r.kept.length, errors: r.errors }, 'retention run done');
+        if (r.archivedFiles + r.deletedFiles + r.errors + (r.database?.files ?? 0) > 0) {
+          this.log.info({ archived: r.archivedFiles + (r.database?.archivedFiles ?? 0), deleted: r.deletedFiles, deleted_bytes: r.deletedBytes, kept: r.kept.length,
+            db_files: r.database?.files ?? 0, db_payloads: r.database?.payloads ?? 0, errors: r.errors }, 'retention run done');
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -78,13 +87,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-/** The retention settings of a configuration; undefined when retention is off (no rawRetentionDays). */
-export function retentionOf(config: { rawDir: string; rawRetentionDays?: number | undefined; archiveUrl?: string | undefined; archiveEndpoint?: string | undefined; archiveRegion?: string | undefined },
+/** The retention settings of a configuration; undefined when retention is off (neither rawRetentionDays nor dbRetentionDays). */
+export function retentionOf(config: { rawDir: string; rawRetentionDays?: number | undefined; dbRetentionDays?: number | undefined; archiveUrl?: string | undefined; archiveEndpoint?: string | undefined; archiveRegion?: string | undefined },
   open: (url: string, s3: { endpoint?: string | undefined; region?: string | undefined }) => ArchiveTarget): RetentionSettings | undefined {
-  if (config.rawRetentionDays === undefined) return undefined;
+  if (config.rawRetentionDays === undefined && config.dbRetentionDays === undefined) return undefined;
   return {
     rawDir: config.rawDir,
     rawRetentionDays: config.rawRetentionDays,
+    dbRetentionDays: config.dbRetentionDays,
     target: config.archiveUrl === undefined ? undefined : open(config.archiveUrl, { endpoint: config.archiveEndpoint, region: config.archiveRegion }),
   };
 }

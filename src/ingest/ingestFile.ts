@@ -14,6 +14,7 @@ import { withTransaction } from '../db/transaction.js';
 import { RejectedFileError, type FileLayout } from '../feed/layout.js';
 import { parseHeader, sniffNonCsv } from './read/head.js';
 import { RowEncoder } from './encode/rowEncoder.js';
+import { recordPayloadUse } from './promote/payloadUse.js';
 import { COPY_LOAD_SQL, createLoadTable } from './copy/loadTable.js';
 import {
   KnownPayloadMissingError, NO_RECENT_PAYLOADS, completeFileRecord, findFileBySha256, insertParseErrors, listRecentPayloads, LIVE_PAIR, LIVE_SOURCE, promoteRows,
@@ -229,6 +230,7 @@ export async function ingestFile(ctx: IngestContext, givenPath: string, options:
       if (counts.rows !== reader.rows) {
         throw new Error(`internal check failed: ${counts.rows} rows promoted, ${reader.rows} data rows read`);
       }
+      await recordPayloadUse(client, fileId, encoder.counts.knownRows > 0 ? recent.fileId : null, () => known.unseen());
       await placeFile(client, fileId);
       const tUpsert = performance.now();
       tracker.phase = 'upserting';

@@ -137,14 +137,16 @@ export class Metrics {
     this.fetchEnabled = new client.Gauge({ name: 'vinops_etl_fetch_enabled', registers, help: '1 when this daemon fetches the feed (fetchUrl set), else 0.' });
     this.archived = new client.Counter({ name: 'vinops_etl_archived_files_total', registers, help: 'Stored files written to the archive target and verified by reading them back.' });
     this.archivedBytes = new client.Counter({ name: 'vinops_etl_archived_bytes_total', registers, help: 'Compressed bytes written to the archive target (verified objects).' });
-    this.pruned = new client.Counter({ name: 'vinops_etl_pruned_files_total', registers, labelNames: ['where'], help: 'Files removed by retention, by where from (raw_tree).' });
-    this.prunedBytes = new client.Counter({ name: 'vinops_etl_pruned_bytes_total', registers, labelNames: ['where'], help: 'Bytes of the files removed by retention, by where from (raw_tree).' });
-    this.pruned.inc({ where: 'raw_tree' }, 0);
-    this.prunedBytes.inc({ where: 'raw_tree' }, 0);
+    this.pruned = new client.Counter({ name: 'vinops_etl_pruned_files_total', registers, labelNames: ['where'], help: 'Files removed by retention, by where from (raw_tree, database).' });
+    this.prunedBytes = new client.Counter({ name: 'vinops_etl_pruned_bytes_total', registers, labelNames: ['where'], help: 'Bytes of the files removed by retention, by where from (raw_tree; database: the original files\' sizes).' });
+    for (const where of ['raw_tree', 'database']) {
+      this.pruned.inc({ where }, 0);
+      this.prunedBytes.inc({ where }, 0);
+    }
     this.pruneErrors = new client.Counter({ name: 'vinops_etl_prune_errors_total', registers, help: 'Files retention had to keep because archiving or deleting them failed, and runs that failed as a whole.' });
     this.lastPrune = new client.Gauge({ name: 'vinops_etl_last_prune_timestamp_seconds', registers, help: 'Unix time the last retention run ended; 0 when none yet.' });
     this.lastPruneSuccess = new client.Gauge({ name: 'vinops_etl_last_prune_success_timestamp_seconds', registers, help: 'Unix time of the last retention run without an error; 0 when none yet.' });
-    this.retentionEnabled = new client.Gauge({ name: 'vinops_etl_retention_enabled', registers, help: '1 when this daemon runs retention (rawRetentionDays set), else 0.' });
+    this.retentionEnabled = new client.Gauge({ name: 'vinops_etl_retention_enabled', registers, help: '1 when this daemon runs retention (rawRetentionDays or dbRetentionDays set), else 0.' });
 
     // State, read at scrape time. The three database gauges share the look in flight (DaemonStatus).
     new client.Gauge({
@@ -243,13 +245,20 @@ export class Metrics {
   }
 
   /** One retention run's figures (Pruner.onReport); a run that failed as a whole is one error. */
-  recordPrune(r: { archivedFiles: number; archivedBytes: number; deletedFiles: number; deletedBytes: number; errors: number } | Error, now = Date.now()): void {
+  recordPrune(r: { archivedFiles: number; archivedBytes: number; deletedFiles: number; deletedBytes: number; errors: number;
+    database?: { files: number; bytes: number; archivedFiles: number; archivedBytes: number } } | Error, now = Date.now()): void {
     this.lastPrune.set(now / 1000);
     if (r instanceof Error) { this.pruneErrors.inc(); return; }
     this.archived.inc(r.archivedFiles);
     this.archivedBytes.inc(r.archivedBytes);
     this.pruned.inc({ where: 'raw_tree' }, r.deletedFiles);
     this.prunedBytes.inc({ where: 'raw_tree' }, r.deletedBytes);
+    if (r.database !== undefined) {
+      this.archived.inc(r.database.archivedFiles);
+      this.archivedBytes.inc(r.database.archivedBytes);
+      this.pruned.inc({ where: 'database' }, r.database.files);
+      this.prunedBytes.inc({ where: 'database' }, r.database.bytes);
+    }
     this.pruneErrors.inc(r.errors);
     if (r.errors === 0) this.lastPruneSuccess.set(now / 1000);
   }

@@ -168,7 +168,7 @@ describe('/metrics', () => {
       outcome: ['ingested', 'duplicate', 'failed', 'rejected', 'sold', 'not_sold', 'on_approval', 'withdrawn',
         'downloaded', 'unchanged', 'not_modified', 'blocked'], state: ['pending', 'running', 'failed'],
       field: ['vin', 'lot'], table: ['lots', 'vehicles'], action: ['inserted', 'updated', 'unchanged', 'stale'],
-      kind: ['appeared', 'disappeared', 'reappeared', 'relisted', 'changed'], where: ['raw_tree'],
+      kind: ['appeared', 'disappeared', 'reappeared', 'relisted', 'changed'], where: ['raw_tree', 'database'],
     };
     for (const x of s.filter((x) => x.name.startsWith('vinops_etl_'))) {
       for (const [k, value] of Object.entries(x.labels)) {

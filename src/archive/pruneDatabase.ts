@@ -1,0 +1,102 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { lockPayloadStore } from '../db/locks.js';
+import { withClient } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
+import { archiveFile, findArchive } from './archiveFile.js';
+import type { ArchiveTarget } from './archiveTarget.js';
+
+export interface DatabasePruneOptions {
+  /** Files ingested before this leave raw, staging and audit. */
+  readonly before: Date;
+  readonly target: ArchiveTarget | undefined;
+  readonly dryRun: boolean;
+  /** Files per transaction: each holds the payload lock, so a load waits for one batch at most. */
+  readonly batchFiles?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface DatabasePruneReport {
+  files: number;
+  /** Bytes of the original files removed. */
+  bytes: number;
+  payloads: number;
+  archivedFiles: number;
+  archivedBytes: number;
+  errors: number;
+}
+
+const BATCH_FILES = 8;
+
+/**
+ * Database retention (docs/retention.md): the files ingested before `before` leave raw, staging and
+ * audit — their rows, residuals, parse errors, conflicts, runs and replays, and the payloads (with
+ * their typed rows) that no remaining file refers to, found through raw.payload_retirements instead
+ * of scanning every file's array. The business history stays: public.lots, public.vehicles,
+ * public.lot_events. The newest file is never removed (the bookkeeping compares with it), nor a
+ * file not archived yet when an archive is set: archived first (outside the lock), then removed in
+ * batches of short transactions under the payload lock.
+ */
+export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePruneOptions): Promise<DatabasePruneReport> {
+  const report: DatabasePruneReport = { files: 0, bytes: 0, payloads: 0, archivedFiles: 0, archivedBytes: 0, errors: 0 };
+  const batch = o.batchFiles ?? BATCH_FILES;
+  // Files up to this ingested_at were handled (or kept) in this run: as text, since a JavaScript Date
+  // drops the microseconds and would hand the last file back again.
+  let after: string | null = null;
+  while (true) {
+    o.signal?.throwIfAborted();
+    const { rows: files }: { rows: { file_id: string; sha256: string; bytes: string; ingested_at: string }[] } = await pool.query(
+      `SELECT file_id, sha256, bytes, ingested_at::text AS ingested_at FROM raw.csv_files
+        WHERE ingested_at < $1 AND ($2::timestamptz IS NULL OR ingested_at > $2)
+          AND file_id <> (SELECT file_id FROM raw.csv_files ORDER BY ingested_at DESC LIMIT 1)
+        ORDER BY ingested_at LIMIT $3`, [o.before, after, batch]);
+    if (files.length === 0) return report;
+    after = files.at(-1)!.ingested_at;
+    if (o.dryRun) {
+      report.files += files.length;
+      report.bytes += files.reduce((n, f) => n + Number(f.bytes), 0);
+      continue;
+    }
+    const ready: string[] = [];
+    for (const f of files) {
+      if (o.target !== undefined && (await findArchive(pool, o.target.url, f.sha256)) === undefined) {
+        try {
+          const a = await archiveFile(pool, o.target, f.file_id, o.signal);
+          report.archivedFiles++;
+          report.archivedBytes += a.storedBytes;
+        } catch (err) {
+          if (o.signal?.aborted) throw err;
+          report.errors++;
+          log.warn({ err, file_id: f.file_id }, 'retention: file kept in the database (archiving it failed; tried again at the next run)');
+          continue;
+        }
+      }
+      ready.push(f.file_id);
+    }
+    if (ready.length === 0) continue;
+    const removed = await withClient(pool, log, (client) => withTransaction(client, () => removeFiles(client, ready)));
+    report.files += removed.files;
+    report.bytes += removed.bytes;
+    report.payloads += removed.payloads;
+    log.info({ files: removed.files, payloads: removed.payloads }, 'retention: files removed from the database');
+  }
+}
+
+/** One batch, in the caller's transaction. */
+async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): Promise<{ files: number; bytes: number; payloads: number }> {
+  // Loads take this lock from promote to commit: none reads these files' payloads meanwhile, and one
+  // that meant to send rows by address against a file removed here finds it gone and loads in full.
+  await lockPayloadStore(client);
+  await client.query('DELETE FROM audit.etl_runs WHERE file_id = ANY($1::uuid[])', [fileIds]);
+  const { rows: [gone] } = await client.query<{ files: number; bytes: string }>(
+    `WITH d AS (DELETE FROM raw.csv_files WHERE file_id = ANY($1::uuid[]) RETURNING bytes)
+     SELECT count(*)::int AS files, coalesce(sum(bytes), 0)::text AS bytes FROM d`, [fileIds]);
+  // A payload retired at T is in no file ingested after T: once every file up to T is gone, none has it.
+  const { rows: [p] } = await client.query<{ n: number }>(
+    `WITH oldest AS (SELECT min(ingested_at) AS t FROM raw.csv_files),
+          r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < (SELECT t FROM oldest) RETURNING hash),
+          p AS (DELETE FROM raw.payloads USING r WHERE raw.payloads.hash = r.hash RETURNING raw.payloads.hash),
+          s AS (DELETE FROM staging.copart_typed USING p WHERE staging.copart_typed.payload_hash = p.hash)
+     SELECT count(*)::int AS n FROM p`);
+  return { files: gone!.files, bytes: Number(gone!.bytes), payloads: p!.n };
+}

@@ -1,0 +1,133 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { pruneDatabase } from '../../src/archive/pruneDatabase.js';
+import { ingestFile } from '../../src/ingest/ingestFile.js';
+import { generateFeed } from '../../src/sample/feedGenerator.js';
+import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
+
+let dir: string;
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'vinops-dbret-')); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+async function fresh(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  onTestFinished(() => db.drop());
+  return db;
+}
+
+let n = 0;
+async function ingest(db: TestDatabase, bytes: Buffer | string): Promise<string> {
+  const path = join(dir, `2025/10/17/${String(n++).padStart(4, '0')}.csv`.replaceAll('/', '-'));
+  await writeFile(path, bytes);
+  const r = await ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path);
+  expect(r.outcome).toBe('ingested');
+  return r.fileId!;
+}
+
+const feed = (generation: number, rows = 1500): Buffer => Buffer.concat([...generateFeed({ rows, seed: 95, generation })]);
+
+/** References to payloads (or typed rows) that are not there: must always be 0. */
+async function dangling(db: TestDatabase): Promise<{ payloads: number; typed: number }> {
+  const { rows: [r] } = await db.pool.query(`SELECT
+      (SELECT count(*) FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE h IS NOT NULL AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = h))::int AS payloads,
+      (SELECT count(*) FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE h IS NOT NULL AND NOT EXISTS (SELECT 1 FROM staging.copart_typed t WHERE t.payload_hash = h))::int AS typed`);
+  return r;
+}
+
+/** A digest of each file's raw.rows, in row order. */
+async function rowDigests(db: TestDatabase, fileIds: readonly string[]): Promise<Record<string, string>> {
+  const { rows } = await db.pool.query(`SELECT file_id, md5(string_agg(row_no || ':' || payload_jsonb::text, E'\\n' ORDER BY row_no)) AS d
+    FROM raw.rows WHERE file_id = ANY($1::uuid[]) GROUP BY file_id`, [fileIds]);
+  return Object.fromEntries(rows.map((r) => [r.file_id, r.d]));
+}
+
+async function ingestedAt(db: TestDatabase, fileId: string): Promise<Date> {
+  return (await db.pool.query('SELECT ingested_at FROM raw.csv_files WHERE file_id = $1', [fileId])).rows[0].ingested_at;
+}
+
+describe('database retention', () => {
+  it('removes old files and exactly the payloads no remaining file refers to; the remaining files\' rows and the business history are unchanged', async () => {
+    const db = await fresh();
+    const ids: string[] = [];
+    for (let g = 0; g < 6; g++) ids.push(await ingest(db, feed(g)));
+    const [old, kept] = [ids.slice(0, 3), ids.slice(3)];
+    const before = await ingestedAt(db, ids[3]!);
+    const expected = (await db.pool.query(`SELECT count(*)::int AS n FROM (
+        SELECT DISTINCT h FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE c.file_id = ANY($1::uuid[])
+        EXCEPT SELECT DISTINCT h FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE c.file_id = ANY($2::uuid[])) x`, [old, kept])).rows[0].n;
+    expect(expected).toBeGreaterThan(0);
+    const digests = await rowDigests(db, kept);
+    const history = (await db.pool.query(`SELECT (SELECT count(*) FROM public.lots)::int AS lots, (SELECT count(*) FROM public.lot_events)::int AS events,
+      (SELECT count(*) FROM public.vehicles)::int AS vehicles, (SELECT md5(string_agg(lot_external_id || coalesce(outcome, ''), ',' ORDER BY lot_external_id)) FROM public.lots) AS lots_digest`)).rows[0];
+    const payloadsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
+
+    const dry = await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: true });
+    expect(dry).toMatchObject({ files: 3, payloads: 0 });
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.csv_files')).rows[0].n).toBe(6);
+
+    const r = await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 2 });
+    expect(r).toMatchObject({ files: 3, payloads: expected, errors: 0 });
+    expect((await db.pool.query('SELECT file_id FROM raw.csv_files ORDER BY ingested_at')).rows.map((x) => x.file_id)).toEqual(kept);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n).toBe(payloadsBefore - expected);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect(await rowDigests(db, kept)).toEqual(digests);
+    expect((await db.pool.query(`SELECT (SELECT count(*) FROM public.lots)::int AS lots, (SELECT count(*) FROM public.lot_events)::int AS events,
+      (SELECT count(*) FROM public.vehicles)::int AS vehicles, (SELECT md5(string_agg(lot_external_id || coalesce(outcome, ''), ',' ORDER BY lot_external_id)) FROM public.lots) AS lots_digest`)).rows[0]).toEqual(history);
+    const { rows: [a] } = await db.pool.query(`SELECT (SELECT count(*) FROM audit.etl_runs WHERE file_id IS NULL AND outcome = 'ingested')::int AS orphan_runs,
+      (SELECT count(*) FROM staging.copart_typed t WHERE NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = t.payload_hash))::int AS orphan_typed`);
+    expect(a).toEqual({ orphan_runs: 0, orphan_typed: 0 });
+
+    // The newest file is never removed, whatever the cutoff.
+    const all = await pruneDatabase(db.pool, silentLog, { before: new Date(Date.now() + 86_400_000), target: undefined, dryRun: false });
+    expect(all.files).toBe(2);
+    expect((await db.pool.query('SELECT file_id FROM raw.csv_files')).rows.map((x) => x.file_id)).toEqual([ids[5]]);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect(await rowDigests(db, [ids[5]!])).toEqual({ [ids[5]!]: digests[ids[5]!] });
+  });
+
+  it('a row that leaves the feed and comes back keeps its payload while a file has it', async () => {
+    const db = await fresh();
+    const lines = feed(0, 400).toString('utf8').split('\n');
+    const a = lines.join('\n');
+    const b = [...lines.slice(0, 6), ...lines.slice(7)].join('\n');   // row 6 leaves
+    const cLines = [...lines];
+    cLines[9] = cLines[9]!.replace('","', '","X'); // another row changes, row 6 is back
+    const ids = [await ingest(db, a), await ingest(db, b), await ingest(db, cLines.join('\n'))];
+    const { rows: [six] } = await db.pool.query(`SELECT payload_hashes[6] AS h FROM raw.file_contents WHERE file_id = $1`, [ids[0]]);
+    const digests = await rowDigests(db, [ids[2]!]);
+    const r = await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[2]!), target: undefined, dryRun: false });
+    expect(r.files).toBe(2);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads WHERE hash = $1', [six.h])).rows[0].n).toBe(1);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect(await rowDigests(db, [ids[2]!])).toEqual(digests);
+  });
+
+  it('after the newest file was deleted by hand the bookkeeping recounts, and retention still never leaves a reference dangling', async () => {
+    const db = await fresh();
+    const ids = [await ingest(db, feed(0)), await ingest(db, feed(1)), await ingest(db, feed(2))];
+    await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [ids[2]]);
+    ids.push(await ingest(db, feed(3)));
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false });
+    expect((await db.pool.query('SELECT file_id FROM raw.csv_files')).rows.map((x) => x.file_id)).toEqual([ids[3]]);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+  });
+
+  it('runs while a load runs: both succeed, nothing is lost', async () => {
+    const db = await fresh();
+    const ids: string[] = [];
+    for (let g = 0; g < 4; g++) ids.push(await ingest(db, feed(g, 4000)));
+    const before = await ingestedAt(db, ids[3]!);
+    const digests = await rowDigests(db, [ids[3]!]);
+    const [pruned, loaded] = await Promise.all([
+      pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 1 }),
+      ingest(db, feed(4, 4000)),
+    ]);
+    expect(pruned.errors).toBe(0);
+    expect(pruned.files).toBe(3);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect((await rowDigests(db, [ids[3]!]))[ids[3]!]).toBe(digests[ids[3]!]);
+    expect((await db.pool.query('SELECT row_count FROM raw.csv_files WHERE file_id = $1', [loaded])).rows[0].row_count).toBe(4000);
+  });
+});
