@@ -176,7 +176,8 @@ One retention run now (the daemon runs it every pruneIntervalMs): each file of t
 rawRetentionDays (VINOPS_RAW_RETENTION_DAYS; by its window, else its mtime) whose bytes the database
 holds is written to archiveUrl (VINOPS_ARCHIVE_URL: file:///path or s3://bucket/prefix) as gzip, read
 back and verified, then deleted from the tree. A file the database does not hold, or cannot give back
-exactly, is kept. docs/retention.md.
+exactly, is kept. With dbRetentionDays (VINOPS_DB_RETENTION_DAYS) the files ingested before then leave
+raw, staging and audit (archived first), public.lots / vehicles / lot_events stay. docs/retention.md.
 
 Options:
   --dry-run       say what would be archived and deleted, change nothing
