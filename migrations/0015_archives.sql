@@ -12,7 +12,8 @@ CREATE TABLE raw.archives (
   stored_bytes bigint      NOT NULL,                                      -- compressed bytes written
   archived_at  timestamptz NOT NULL DEFAULT now(),
   verified_at  timestamptz NOT NULL,                                      -- read back, decompressed, sha256 equal
-  UNIQUE (target, sha256)
+  UNIQUE (target, sha256),
+  UNIQUE (target, object_key)                                           -- one file per object
 );
 CREATE INDEX archives_file_id_idx ON raw.archives (file_id);
 COMMENT ON TABLE raw.archives IS 'Stored files written to an archive target and verified by reading them back';

@@ -19,3 +19,9 @@ CREATE TABLE raw.payload_head (
   one     boolean PRIMARY KEY DEFAULT true CHECK (one),
   file_id uuid    NOT NULL
 );
+
+-- The lifecycle keeps a file's events when its recorded predecessor was pruned (removed by retention)
+-- and no file has come between them since: it needs that predecessor's place in the feed, kept here.
+ALTER TABLE raw.csv_files ADD COLUMN lifecycle_prev_snapshot_at timestamptz;
+UPDATE raw.csv_files c SET lifecycle_prev_snapshot_at = p.snapshot_at
+  FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline as pipe, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type pg from 'pg';
@@ -35,38 +35,45 @@ export async function findArchive(db: pg.Pool | pg.ClientBase, target: string, s
  * nothing local is deleted on its account.
  */
 export async function archiveFile(pool: pg.Pool, target: ArchiveTarget, fileId: string, signal?: AbortSignal): Promise<Archived> {
-  const { rows: [f] } = await pool.query<{ sha256: string; bytes: string; window_start: Date | null }>(
-    'SELECT sha256, bytes, window_start FROM raw.csv_files WHERE file_id = $1', [fileId]);
+  const { rows: [f] } = await pool.query<{ sha256: string; bytes: string; window_start: Date | null; export_exact: boolean | null }>(
+    'SELECT sha256, bytes, window_start, export_exact FROM raw.csv_files WHERE file_id = $1', [fileId]);
   if (f === undefined) throw new Error(`no stored file ${fileId}`);
+  if (f.export_exact === false) throw new Error(`file ${fileId} cannot be archived: the database cannot give its bytes back exactly (export_note)`);
   const done = await findArchive(pool, target.url, f.sha256);
   if (done !== undefined) return { sha256: f.sha256, key: done.key, bytes: Number(f.bytes), storedBytes: 0, written: false };
-  const key = archiveKey(f.window_start, f.sha256);
+  // Two stored files of one window (a rewritten download) must not share an object: the later gets
+  // its sha256 in the name rather than overwriting the other's only copy.
+  let key = archiveKey(f.window_start, f.sha256);
+  const { rowCount: taken } = await pool.query('SELECT 1 FROM raw.archives WHERE target = $1 AND object_key = $2 AND sha256 <> $3', [target.url, key, f.sha256]);
+  if (taken) key = key.replace(/\.csv\.gz$/, `.${f.sha256.slice(0, 16)}.csv.gz`);
   const bytes = Number(f.bytes);
 
   const raw = new PassThrough({ highWaterMark: 1 << 20 });
   let storedBytes = 0;
   const counter = new Transform({ transform(chunk: Buffer, _e, cb: TransformCallback) { storedBytes += chunk.length; cb(null, chunk); } });
-  const gzip = createGzip({ level: 6 });
-  const compressed = gzip.pipe(counter);
-  raw.pipe(gzip);
+  // pipeline, not pipe(): an export failure (raw destroyed with its error) reaches the upload's body
+  // as an error, instead of an uncaught one on raw and a gzip stream that never ends.
+  const compressed = pipe(raw, createGzip({ level: 6 }), counter, () => undefined);
   // Either side failing stops the other: a failed upload aborts the export (which would otherwise wait
   // for a drain that never comes), a failed export ends the upload with an error (no object is completed).
   const stop = new AbortController();
   const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const client = await pool.connect();
   try {
+    // The first failure is the one to report: the other side's is only the abort it caused.
+    let first: unknown;
+    const fail = (err: unknown): never => {
+      if (!stop.signal.aborted) { first = err; stop.abort(err); }
+      throw err;
+    };
     const exporting = exportFile(client, fileId, raw, { signal: both }).then(() => { raw.end(); }, (err: unknown) => {
       raw.destroy(err as Error);
-      stop.abort(err);
-      throw err;
+      return fail(err);
     });
-    const uploading = target.put(key, compressed, { sha256: f.sha256, bytes }, both).catch((err: unknown) => {
-      stop.abort(err);
-      throw err;
-    });
-    const [e, u] = await Promise.allSettled([exporting, uploading]);
-    if (u.status === 'rejected') throw u.reason;
-    if (e.status === 'rejected') throw e.reason;
+    const uploading = target.put(key, compressed, { sha256: f.sha256, bytes }, both).catch(fail);
+    const results = await Promise.allSettled([exporting, uploading]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw first ?? (failed as PromiseRejectedResult).reason;
   } finally {
     client.release();
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,7 +46,11 @@ class DirectoryTarget implements ArchiveTarget {
     try {
       await pipeline(body, createWriteStream(part, { mode: 0o640 }), signal ? { signal } : {});
       await writeFile(`${path}.json`, `${JSON.stringify(metadata)}\n`, { mode: 0o640 });
+      // On disk before the ledger says archived (and the local copy may go): the data, then the names.
+      await fsyncPath(part);
+      await fsyncPath(`${path}.json`);
       await rename(part, path);
+      await fsyncPath(dirname(path));
     } catch (err) {
       await rm(part, { force: true });
       throw err;
@@ -77,6 +81,8 @@ class S3Target implements ArchiveTarget {
     // 22; the lockfile pins one that runs on 20 (docs/retention.md).
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client ??= import('@aws-sdk/client-s3').then(({ S3Client }) => new S3Client({
+      // A stalled connection fails the file (kept, tried at the next pass) instead of hanging the pass.
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
       ...(this.s3.endpoint ? { endpoint: this.s3.endpoint, forcePathStyle: true } : {}),
       ...(this.s3.region ? { region: this.s3.region } : this.s3.endpoint ? { region: 'auto' } : {}),
     }));
@@ -98,6 +104,7 @@ class S3Target implements ArchiveTarget {
     });
     const abort = (): void => { void upload.abort(); };
     signal?.addEventListener('abort', abort, { once: true });
+    if (signal?.aborted) abort(); // aborted while the SDK was loading: the listener came too late
     try {
       await upload.done();
     } finally {
@@ -113,5 +120,14 @@ class S3Target implements ArchiveTarget {
       body: r.Body instanceof Readable ? r.Body : Readable.fromWeb(r.Body!.transformToWebStream() as never),
       metadata: { ...(m.sha256 ? { sha256: m.sha256 } : {}), ...(m.bytes ? { bytes: Number(m.bytes) } : {}) },
     };
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const h = await open(path, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
   }
 }

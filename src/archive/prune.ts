@@ -58,7 +58,13 @@ export async function pruneRawTree(pool: pg.Pool, log: Logger, o: PruneOptions):
       const { rows: [f] } = await pool.query<{ file_id: string; export_exact: boolean | null }>(
         'SELECT file_id, export_exact FROM raw.csv_files WHERE sha256 = $1', [sha256]);
       if (f === undefined) { keep('not stored in the database'); continue; }
-      if (f.export_exact === false) { keep('the database cannot give its bytes back exactly (export_note)'); continue; }
+      // Files stored before migration 0014 (NULL) may not come back exactly either: only a checked export
+      // (the archive's) vouches for them.
+      if (f.export_exact === false || (f.export_exact === null && o.target === undefined)) {
+        keep(f.export_exact === false ? 'the database cannot give its bytes back exactly (export_note)'
+          : 'stored before byte-exact export (migration 0014) and no archive set: kept');
+        continue;
+      }
       if (o.target !== undefined && (await findArchive(pool, o.target.url, sha256)) === undefined) {
         if (o.dryRun) {
           report.archivedFiles++;

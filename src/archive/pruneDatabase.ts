@@ -45,8 +45,8 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
   let after: string | null = null;
   while (true) {
     o.signal?.throwIfAborted();
-    const { rows: files }: { rows: { file_id: string; sha256: string; bytes: string; ingested_at: string }[] } = await pool.query(
-      `SELECT file_id, sha256, bytes, ingested_at::text AS ingested_at FROM raw.csv_files
+    const { rows: files }: { rows: { file_id: string; sha256: string; bytes: string; ingested_at: string; export_exact: boolean | null }[] } = await pool.query(
+      `SELECT file_id, sha256, bytes, ingested_at::text AS ingested_at, export_exact FROM raw.csv_files
         WHERE ingested_at < $1 AND ($2::timestamptz IS NULL OR ingested_at > $2)
           AND file_id <> (SELECT file_id FROM raw.csv_files ORDER BY ingested_at DESC LIMIT 1)
         ORDER BY ingested_at LIMIT $3`, [o.before, after, batch]);
@@ -59,6 +59,8 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
     }
     const ready: string[] = [];
     for (const f of files) {
+      // With an archive set a file leaves only archived; one the database cannot give back exactly cannot be.
+      if (o.target !== undefined && f.export_exact === false) continue;
       if (o.target !== undefined && (await findArchive(pool, o.target.url, f.sha256)) === undefined) {
         try {
           const a = await archiveFile(pool, o.target, f.file_id, o.signal);

@@ -104,6 +104,8 @@ export async function replayFile(client: pg.ClientBase, fileId: string,
   const t0 = performance.now();
   const started = new Date();
   return withTransaction(client, async () => {
+    // The payload lock first, as retention takes it before deleting files: the other order deadlocks.
+    await lockPayloadStore(client);
     const { rows: [file] } = await client.query<{ path: string; headers: string[]; payload_keys: string[]; row_count: number }>(
       `SELECT path, headers_jsonb AS headers, payload_keys, row_count FROM raw.csv_files WHERE file_id = $1 FOR SHARE`, [fileId]);
     if (file === undefined) throw new ReplayError(`no stored file with file_id ${fileId}`);
@@ -111,7 +113,6 @@ export async function replayFile(client: pg.ClientBase, fileId: string,
     if (JSON.stringify(layout.payloadKeys) !== JSON.stringify(file.payload_keys)) {
       throw new ReplayError(`file ${fileId}: its header no longer gives the payload keys it was stored with`);
     }
-    await lockPayloadStore(client);
 
     const typed = await retypePayloads(client, fileId, layout, options.skipReplayed === true);
 

@@ -87,13 +87,17 @@ export const LIST_WITHDRAWN = `SELECT file_id FROM raw.csv_files WHERE partial A
  * (pruned) keeps its events.
  */
 const PENDING = `WITH chain AS (
-    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_at,
+    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_prev_snapshot_at, lifecycle_at,
            lag(file_id) OVER w AS prev_id, lag(snapshot_at) OVER w AS prev_snapshot_at, lag(headers_jsonb) OVER w AS prev_headers
       FROM raw.csv_files WHERE NOT partial WINDOW w AS (ORDER BY snapshot_at, sha256))
   SELECT c.file_id, c.snapshot_at, c.sha256, c.headers_jsonb AS headers, c.prev_id, c.prev_snapshot_at, c.prev_headers
     FROM chain c
    WHERE c.lifecycle_at IS NULL
-      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id)
+      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id
+          -- a pruned predecessor with nothing come between: the events stand
+          AND (c.lifecycle_prev_file_id IS NULL OR c.lifecycle_prev_snapshot_at IS NULL
+               OR EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id)
+               OR c.prev_snapshot_at > c.lifecycle_prev_snapshot_at))
       OR (c.prev_id IS NULL AND c.lifecycle_prev_file_id IS NOT NULL
           AND EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id))`;
 /** The pending pairs, oldest first, at most $1 (all when NULL). */
@@ -105,7 +109,7 @@ export const COUNT_PENDING = `SELECT count(*)::int AS n FROM (${PENDING}) p`;
 export const DELETE_FILE_EVENTS = `WITH gone AS (DELETE FROM public.lot_events WHERE file_id = $1 RETURNING lot_external_id)
   INSERT INTO ${T.affected} (lot) SELECT DISTINCT lot_external_id FROM gone`;
 
-export const FORGET_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL WHERE file_id = $1`;
+export const FORGET_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL, lifecycle_prev_snapshot_at = NULL WHERE file_id = $1`;
 
 /**
  * 1. The pair's rows ($1: earlier file, $2: later file): the payloads in one file and not the other
@@ -219,7 +223,8 @@ export const ONLY_FILE_EVENTS = `WITH r AS MATERIALIZED (
 /** Whether the database holds no other file and no event: ONLY_FILE_EVENTS applies. */
 export const IS_ONLY_FILE = `SELECT NOT EXISTS (SELECT 1 FROM raw.csv_files WHERE file_id <> $1) AND NOT EXISTS (SELECT 1 FROM public.lot_events) AS only`;
 
-export const RECORD_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now() WHERE file_id = $1`;
+export const RECORD_FILE_PAIR = `UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now(),
+    lifecycle_prev_snapshot_at = (SELECT snapshot_at FROM raw.csv_files WHERE file_id = $2) WHERE file_id = $1`;
 
 export const DROP_PAIR_TABLES = `DROP TABLE ${T.rows}, ${T.pair}`;
 

@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArchiveTarget } from '../../src/archive/archiveTarget.js';
+import { archiveFile, verifyArchive } from '../../src/archive/archiveFile.js';
 import { Pruner, runRetention } from '../../src/archive/pruner.js';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
 import { Metrics } from '../../src/observe/metrics.js';
@@ -156,6 +157,47 @@ describe('archive and raw-tree retention', () => {
       expect(rows.map((r) => r.object_key)).toEqual(['2025/10/17/1200.csv.gz', '2025/10/17/1215.csv.gz']);
     } finally {
       await proxy.close();
+      await db.drop();
+    }
+  });
+
+  it('an export failing half-way is an error of that file, not of the process, on either target; a file flagged not exportable is not archived', async () => {
+    const db = await createTestDatabase();
+    try {
+      const { root } = await rawTree(db, 'tree-fail', 3000);
+      const { rows: [f] } = await db.pool.query(`SELECT file_id FROM raw.csv_files WHERE path LIKE '%/1200.csv'`);
+      // The database no longer gives the bytes back (a stored header changed): export fails at its end.
+      await db.pool.query(`UPDATE raw.csv_files SET header_bytes = header_bytes || '\\x20'::bytea WHERE file_id = $1`, [f.file_id]);
+      for (const target of [openArchiveTarget(`file://${join(dir, 'archive-fail')}`), openArchiveTarget(`s3://${BUCKET}/fail`, { endpoint: s3.endpoint })]) {
+        await expect(archiveFile(db.pool, target, f.file_id)).rejects.toThrow(/not the original's/);
+      }
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.archives')).rows[0].n).toBe(0);
+      await db.pool.query(`UPDATE raw.csv_files SET export_exact = false, export_note = 'test' WHERE file_id = $1`, [f.file_id]);
+      await expect(archiveFile(db.pool, openArchiveTarget(`file://${join(dir, 'archive-fail')}`), f.file_id)).rejects.toThrow(/cannot be archived/);
+      void root;
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('two stored files of one window get two objects: neither overwrites the other', async () => {
+    const db = await createTestDatabase();
+    try {
+      const ids: string[] = [];
+      for (const [i, seed] of [[0, 96], [1, 97]] as const) {
+        const path = join(dir, `window-${i}`, '2025/10/17/1200.csv');
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, Buffer.concat([...generateFeed({ rows: 300, seed })]));
+        ids.push((await ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path)).fileId!);
+      }
+      const target = openArchiveTarget(`file://${join(dir, 'archive-window')}`);
+      const keys = [];
+      for (const id of ids) keys.push((await archiveFile(db.pool, target, id)).key);
+      expect(keys[0]).toBe('2025/10/17/1200.csv.gz');
+      expect(keys[1]).toMatch(/^2025\/10\/17\/1200\.[0-9a-f]{16}\.csv\.gz$/);
+      const { rows } = await db.pool.query('SELECT object_key, sha256, bytes::int FROM raw.archives ORDER BY archived_at');
+      for (const r of rows) await verifyArchive(target, r.object_key, r.sha256, r.bytes);
+    } finally {
       await db.drop();
     }
   });

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pruneDatabase } from '../../src/archive/pruneDatabase.js';
+import { catchUpLifecycle } from '../../src/lifecycle/updateLifecycle.js';
+import { mkdir } from 'node:fs/promises';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
 import { generateFeed } from '../../src/sample/feedGenerator.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/testDatabase.js';
@@ -112,6 +114,35 @@ describe('database retention', () => {
     await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false });
     expect((await db.pool.query('SELECT file_id FROM raw.csv_files')).rows.map((x) => x.file_id)).toEqual([ids[3]]);
     expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+  });
+
+  it('a file whose recorded predecessor was removed keeps its lot events (a late file, ingested after it, is older in the feed)', async () => {
+    const db = await fresh();
+    const root = join(dir, 'late');
+    const at = async (hhmm: string, generation: number): Promise<string> => {
+      const path = join(root, '2025/10/17', `${hhmm}.csv`);
+      await mkdir(join(root, '2025/10/17'), { recursive: true });
+      await writeFile(path, feed(generation, 600));
+      const r = await ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path);
+      expect(r.outcome).toBe('ingested');
+      return r.fileId!;
+    };
+    const b = await at('1215', 1);
+    const c = await at('1230', 2);
+    await at('1200', 0); // late: first in the feed, newest by ingestion
+    const events = async (): Promise<unknown[]> => (await db.pool.query(
+      `SELECT kind, count(*)::int AS n FROM public.lot_events WHERE file_id = $1 GROUP BY kind ORDER BY kind`, [c])).rows;
+    const before = await events();
+    const r = await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, c), target: undefined, dryRun: false });
+    expect(r.files).toBe(1); // b
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.csv_files WHERE file_id = $1', [b])).rows[0].n).toBe(0);
+    const client = await db.pool.connect();
+    try {
+      await catchUpLifecycle(client);
+    } finally {
+      client.release();
+    }
+    expect(await events()).toEqual(before);
   });
 
   it('runs while a load runs: both succeed, nothing is lost', async () => {

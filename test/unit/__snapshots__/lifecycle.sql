@@ -32,26 +32,34 @@ SELECT file_id FROM raw.csv_files WHERE partial AND lifecycle_at IS NOT NULL;
 
 -- LIST_PENDING
 WITH chain AS (
-    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_at,
+    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_prev_snapshot_at, lifecycle_at,
            lag(file_id) OVER w AS prev_id, lag(snapshot_at) OVER w AS prev_snapshot_at, lag(headers_jsonb) OVER w AS prev_headers
       FROM raw.csv_files WHERE NOT partial WINDOW w AS (ORDER BY snapshot_at, sha256))
   SELECT c.file_id, c.snapshot_at, c.sha256, c.headers_jsonb AS headers, c.prev_id, c.prev_snapshot_at, c.prev_headers
     FROM chain c
    WHERE c.lifecycle_at IS NULL
-      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id)
+      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id
+          -- a pruned predecessor with nothing come between: the events stand
+          AND (c.lifecycle_prev_file_id IS NULL OR c.lifecycle_prev_snapshot_at IS NULL
+               OR EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id)
+               OR c.prev_snapshot_at > c.lifecycle_prev_snapshot_at))
       OR (c.prev_id IS NULL AND c.lifecycle_prev_file_id IS NOT NULL
           AND EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id))
    ORDER BY c.snapshot_at, c.sha256 LIMIT $1;
 
 -- COUNT_PENDING
 SELECT count(*)::int AS n FROM (WITH chain AS (
-    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_at,
+    SELECT file_id, snapshot_at, sha256, headers_jsonb, lifecycle_prev_file_id, lifecycle_prev_snapshot_at, lifecycle_at,
            lag(file_id) OVER w AS prev_id, lag(snapshot_at) OVER w AS prev_snapshot_at, lag(headers_jsonb) OVER w AS prev_headers
       FROM raw.csv_files WHERE NOT partial WINDOW w AS (ORDER BY snapshot_at, sha256))
   SELECT c.file_id, c.snapshot_at, c.sha256, c.headers_jsonb AS headers, c.prev_id, c.prev_snapshot_at, c.prev_headers
     FROM chain c
    WHERE c.lifecycle_at IS NULL
-      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id)
+      OR (c.prev_id IS NOT NULL AND c.prev_id IS DISTINCT FROM c.lifecycle_prev_file_id
+          -- a pruned predecessor with nothing come between: the events stand
+          AND (c.lifecycle_prev_file_id IS NULL OR c.lifecycle_prev_snapshot_at IS NULL
+               OR EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id)
+               OR c.prev_snapshot_at > c.lifecycle_prev_snapshot_at))
       OR (c.prev_id IS NULL AND c.lifecycle_prev_file_id IS NOT NULL
           AND EXISTS (SELECT 1 FROM raw.csv_files p WHERE p.file_id = c.lifecycle_prev_file_id))) p;
 
@@ -60,7 +68,7 @@ WITH gone AS (DELETE FROM public.lot_events WHERE file_id = $1 RETURNING lot_ext
   INSERT INTO vinops_lc_affected (lot) SELECT DISTINCT lot_external_id FROM gone;
 
 -- FORGET_FILE_PAIR
-UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL WHERE file_id = $1;
+UPDATE raw.csv_files SET lifecycle_prev_file_id = NULL, lifecycle_at = NULL, lifecycle_prev_snapshot_at = NULL WHERE file_id = $1;
 
 -- PAIR_ROWS
 CREATE TEMP TABLE vinops_lc_rows ON COMMIT DROP AS
@@ -134,7 +142,8 @@ WITH r AS MATERIALIZED (
 SELECT NOT EXISTS (SELECT 1 FROM raw.csv_files WHERE file_id <> $1) AND NOT EXISTS (SELECT 1 FROM public.lot_events) AS only;
 
 -- RECORD_FILE_PAIR
-UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now() WHERE file_id = $1;
+UPDATE raw.csv_files SET lifecycle_prev_file_id = $2, lifecycle_at = now(),
+    lifecycle_prev_snapshot_at = (SELECT snapshot_at FROM raw.csv_files WHERE file_id = $2) WHERE file_id = $1;
 
 -- DROP_PAIR_TABLES
 DROP TABLE vinops_lc_rows, vinops_lc_pair;
