@@ -57,7 +57,20 @@ export async function pruneRawTree(pool: pg.Pool, log: Logger, o: PruneOptions):
       const sha256 = await hashFile(path, o.signal);
       const { rows: [f] } = await pool.query<{ file_id: string; export_exact: boolean | null }>(
         'SELECT file_id, export_exact FROM raw.csv_files WHERE sha256 = $1', [sha256]);
-      if (f === undefined) { keep('not stored in the database'); continue; }
+      if (f === undefined) {
+        // Removed from the database by its own retention, but archived and verified: the archive holds it.
+        if (o.target !== undefined && (await findArchive(pool, o.target.url, sha256)) !== undefined) {
+          if (!o.dryRun) {
+            await unlink(path);
+            log.info({ path }, 'raw file deleted (archived; no longer in the database)');
+          }
+          report.deletedFiles++;
+          report.deletedBytes += s.size;
+        } else {
+          keep('not stored in the database');
+        }
+        continue;
+      }
       // Files stored before migration 0014 (NULL) may not come back exactly either: only a checked export
       // (the archive's) vouches for them.
       if (f.export_exact === false || (f.export_exact === null && o.target === undefined)) {
