@@ -98,6 +98,12 @@ describe('archive and raw-tree retention', () => {
       // A local archived object comes back by ingest: the same bytes, already stored.
       const back = await cli(db, ['ingest', '--json', join(archive, '2025/10/17/1200.csv.gz')], env);
       expect(JSON.parse(back.stdout)).toMatchObject({ outcome: 'duplicate' });
+
+      // A file gone from the database (its own retention) but archived: the archive vouches, it goes.
+      await writeFile(join(root, '2025/10/17/1200.csv'), files['2025/10/17/1200.csv']!);
+      await db.pool.query(`DELETE FROM raw.csv_files WHERE path LIKE '%/2025/10/17/1200.csv'`);
+      expect(JSON.parse((await cli(db, ['prune', '--json'], env)).stdout)).toMatchObject({ deleted_files: 1, errors: 0 });
+      expect(existsSync(join(root, '2025/10/17/1200.csv'))).toBe(false);
     } finally {
       await db.drop();
     }
