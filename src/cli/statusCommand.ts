@@ -4,7 +4,7 @@ import { workerLabel } from '../observe/health.js';
 import { openDatabase } from '../db/open.js';
 import { sqlState } from '../db/errors.js';
 import { countQueue } from '../queue/fileQueue.js';
-import { listRecentFetches, listRecentFiles, listRunningFiles, readSchemaState, summarizeLifecycle, type FetchSummary, type LifecycleSummary, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
+import { listRecentFetches, listRecentFiles, summarizeArchives, type ArchiveSummary, listRunningFiles, readSchemaState, summarizeLifecycle, type FetchSummary, type LifecycleSummary, type RecentFile, type RunningFile, type SchemaState } from '../observe/statusQueries.js';
 import { duration, formatBytes, formatNumber, plural } from '../observe/statusPage.js';
 
 /**
@@ -33,11 +33,12 @@ export async function statusCommand(config: Config, log: Logger, options: { json
     const files = await listRecentFiles(db.pool, options.limit);
     const lifecycle = await summarizeLifecycle(db.pool);
     const fetches = await listRecentFetches(db.pool, 5);
+    const archives = await summarizeArchives(db.pool);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson), lifecycle, fetches })}\n`);
+      process.stdout.write(`${JSON.stringify({ queue, in_flight: running.map(inFlightJson), files: files.map(fileJson), lifecycle, fetches, archives })}\n`);
       return 0;
     }
-    process.stdout.write(formatStatus(queue, running, files, new Date()) + formatLifecycleStatus(lifecycle) + formatFetchStatus(fetches));
+    process.stdout.write(formatStatus(queue, running, files, new Date()) + formatLifecycleStatus(lifecycle) + formatFetchStatus(fetches) + formatArchiveStatus(archives));
     return 0;
   } catch (err) {
     if (sqlState(err) === '42501') throw new Error(`${(err as Error).message} (status needs read access to the vinops-etl tables: see docs/operations.md)`, { cause: err });
@@ -64,6 +65,12 @@ export function formatFetchStatus(fetches: readonly FetchSummary[]): string {
     (f.path ? ` (${f.path})` : f.error ? ` (${f.error})` : '');
   const ok = fetches.find((f) => f.outcome === 'downloaded' || f.outcome === 'unchanged' || f.outcome === 'not_modified');
   return [`fetch from ${last.source}: ${what(last)}`, ...(ok !== undefined && ok !== last ? [`  last success: ${what(ok)}`] : []), ''].join('\n');
+}
+
+/** One line per archive target: files archived and verified, their sizes, the last one. */
+export function formatArchiveStatus(archives: readonly ArchiveSummary[]): string {
+  return archives.map((a) => `archive ${a.target}: ${plural(a.files, 'file')} (${formatBytes(a.bytes)}, stored ${formatBytes(a.stored_bytes)}), ` +
+    `last verified ${a.last_at.toISOString().slice(0, 16).replace('T', ' ')}\n`).join('');
 }
 
 /** What stops `status` from reading the tables, in words; undefined when it can. */

@@ -4,7 +4,7 @@ import { withClient } from '../db/pool.js';
 import { isSchemaCurrent } from '../db/migrate.js';
 import { countQueue, type QueueState } from '../queue/fileQueue.js';
 import {
-  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFetches, listRecentFiles, summarizeLastDay, summarizeLifecycle, type DaySummary, type FetchSummary, type LifecycleSummary, type HourFigures, type QueueError,
+  lastQueueError, lastSuccessAt, listLastDayByHour, listRecentFetches, listRecentFiles, summarizeArchives, summarizeLastDay, summarizeLifecycle, type DaySummary, type ArchiveSummary, type FetchSummary, type LifecycleSummary, type HourFigures, type QueueError,
   type RecentFile,
 } from './statusQueries.js';
 
@@ -51,6 +51,7 @@ export interface RecentActivity {
   readonly lifecycle: LifecycleSummary;
   /** The fetcher's last attempts (none when fetching is off). */
   readonly fetches: readonly FetchSummary[];
+  readonly archives: readonly ArchiveSummary[];
   /** The last 24 hours by hour, for the chart. */
   readonly hours: readonly HourFigures[];
 }
@@ -164,6 +165,7 @@ export class DaemonStatus {
       lastDay: await summarizeLastDay(client),
       lifecycle: await summarizeLifecycle(client),
       fetches: await listRecentFetches(client, 5),
+      archives: await summarizeArchives(client),
       hours: await listLastDayByHour(client),
     })).catch((err: unknown) => {
       this.log.debug({ err }, 'status page: database query failed');

@@ -83,6 +83,8 @@ export function renderStatusPage(d: StatusPageData): string {
       '<h2>Lots</h2>',
       lifecycleSection(a.lifecycle),
       ...(a.fetches.length === 0 ? [] : ['<h2>Fetch</h2>', fetchTable(a.fetches)]),
+      ...(a.archives.length === 0 ? [] : ['<h2>Archive</h2>', `<table id="archives"><tr><th>target</th><th>files</th><th>original</th><th>stored</th><th>last verified (UTC)</th></tr>${a.archives
+        .map((x) => `<tr><td>${esc(x.target)}</td><td class="num">${num(x.files)}</td><td class="num">${esc(formatBytes(x.bytes))}</td><td class="num">${esc(formatBytes(x.stored_bytes))}</td><td>${esc(iso(x.last_at))}</td></tr>`).join('')}</table>`]),
       '<h2>Recent files</h2>',
       a.files.length === 0 ? '<p class="muted">no files yet: none queued by the daemon or ingested with <code>vinops-etl ingest</code></p>' : recentTable(a.files),
     );

@@ -175,6 +175,22 @@ export async function listRecentFetches(db: pg.Pool | pg.ClientBase, limit: numb
   return rows;
 }
 
+/** What raw.archives holds per target: files archived and verified, their sizes, the last one. */
+export interface ArchiveSummary {
+  readonly target: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly stored_bytes: number;
+  readonly last_at: Date;
+}
+
+export async function summarizeArchives(db: pg.Pool | pg.ClientBase): Promise<ArchiveSummary[]> {
+  const { rows } = await db.query<ArchiveSummary>(
+    `SELECT target, count(*)::int AS files, sum(bytes)::float8 AS bytes, sum(stored_bytes)::float8 AS stored_bytes, max(verified_at) AS last_at
+       FROM raw.archives GROUP BY target ORDER BY max(verified_at) DESC`);
+  return rows;
+}
+
 /** One hour of the status page's chart. */
 export interface HourFigures {
   /** Start of the hour. */

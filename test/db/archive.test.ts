@@ -92,6 +92,9 @@ describe('archive and raw-tree retention', () => {
         { object_key: '2025/10/17/1200.csv.gz', bytes: files['2025/10/17/1200.csv']!.length, verified: true },
         { object_key: '2025/10/17/1215.csv.gz', bytes: files['2025/10/17/1215.csv']!.length, verified: true },
       ]);
+      const status = JSON.parse((await cli(db, ['status', '--json'], env)).stdout);
+      expect(status.archives).toMatchObject([{ target: `file://${archive}`, files: 2 }]);
+      expect((await cli(db, ['status'], env)).stdout).toMatch(new RegExp(`^archive file://${archive}: 2 files \\(.*\\), last verified \\d{4}-`, 'm'));
       const again = await cli(db, ['prune', '--json'], env);
       expect(JSON.parse(again.stdout)).toMatchObject({ archived_files: 0, deleted_files: 0, errors: 0 });
 

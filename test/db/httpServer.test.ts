@@ -112,6 +112,7 @@ describe('renderStatusPage', () => {
         lastError: { path: evil, state: 'failed', attempts: 3, last_error: 'ENOENT <x>', at: new Date('2025-10-23T11:58:00Z') },
         lastDay: { files: 0, rows: 0, parse_errors: 0, vin_unknown_pct: null, lot_unknown_pct: null },
         lifecycle: { file_id: 'f', path: evil, snapshot_at: null, partial: true, partial_reason: '<why>', events: { '<k>': 1 }, lots_listed: 0, partial_last_day: 1 },
+        archives: [],
         fetches: [{ window_start: new Date('2025-10-23T12:00:00Z'), source: '<src>', outcome: 'failed', http_status: null, bytes: null, path: null,
           error: '<ferr>', started_at: new Date('2025-10-23T12:00:00Z'), finished_at: null }],
         hours: [],

@@ -46,6 +46,7 @@ function page(over: Partial<StatusPageData> = {}, hourFigures: HourFigures[] = h
         { window_start: new Date('2025-10-23T11:45:00Z'), source: 'feed.example/cgi-bin/salesdata.cgi', outcome: 'downloaded', http_status: 200, bytes: 96_123_456,
           path: '/raw/2025/10/23/1145.csv', error: null, started_at: new Date('2025-10-23T11:45:20Z'), finished_at: new Date('2025-10-23T11:45:29Z') },
       ],
+      archives: [{ target: 's3://vinops-archive/<copart>', files: 96, bytes: 9_408_000_000, stored_bytes: 1_100_000_000, last_at: new Date('2025-10-23T11:00:02Z') }],
       hours: hourFigures,
     },
     ...over,
@@ -79,6 +80,15 @@ describe('the status page', () => {
     expect(html).toContain('from feed.example/cgi-bin/salesdata.cgi');
     const base = page();
     expect(renderStatusPage({ ...base, activity: { ...base.activity!, fetches: [] } })).not.toContain('<h2>Fetch</h2>');
+  });
+
+  it('shows what the archive holds per target, escaped, and nothing of it without an archive', () => {
+    const html = renderStatusPage(page());
+    const table = /<table id="archives">[\s\S]*?<\/table>/.exec(html)![0];
+    expect(table).toContain('<td>s3://vinops-archive/&lt;copart&gt;</td><td class="num">96</td>');
+    expect(table).toContain('2025-10-23 11:00:02');
+    const base = page();
+    expect(renderStatusPage({ ...base, activity: { ...base.activity!, archives: [] } })).not.toContain('<h2>Archive</h2>');
   });
 
   it('shows the lots listed and the last file\'s events by kind, and a partial file loudly', () => {
