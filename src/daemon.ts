@@ -9,13 +9,13 @@ import { Metrics } from './observe/metrics.js';
 import { MigrationChecksumError, PendingMigrationsError } from './db/migrate.js';
 import { REFUSED_RETRY_MS } from './db/errors.js';
 import { handleSignals } from './signals.js';
+import { sleep, untilAborted } from './abortable.js';
 import { loadStatusPage, renderStatusPage } from './observe/statusPage.js';
 import { Worker } from './queue/worker.js';
 import { Fetcher } from './fetch/fetcher.js';
 import { fetchSourceOf } from './fetch/fetchSource.js';
 import { lastFetchSuccessAt } from './observe/statusQueries.js';
 import { Pruner, retentionOf } from './archive/pruner.js';
-import { openArchiveTarget } from './archive/archiveTarget.js';
 
 /**
  * `vinops-etl run`: the composition root. Wires config -> metrics and HTTP server (up first, so
@@ -68,7 +68,7 @@ export async function runDaemon(config: Config, log: Logger, options: { signal?:
       fetcher.onError = () => metrics.recordFetchError();
       fetcher.start();
     }
-    const retention = retentionOf(config, openArchiveTarget);
+    const retention = retentionOf(config);
     metrics.setRetentionEnabled(retention !== undefined);
     if (retention !== undefined) {
       pruner = new Pruner(db.pool, log.child({ component: 'retention' }), retention, config.pruneIntervalMs);
@@ -146,28 +146,4 @@ async function openWithRetry(config: Config, log: Logger, stop: AbortSignal, sta
     }
   }
   return undefined;
-}
-
-/**
- * Resolves once `signal` is aborted, at once when it already is. 'abort' fires only once: a listener
- * added afterwards would wait forever, so a stop requested while the daemon was still starting (the
- * database opening, the first scan, which /readyz does not wait for) was lost and the daemon ran on.
- */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-/** Waits ms, or less when `signal` aborts (no wait when it already has); leaves no listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -53,6 +53,9 @@ NODE_MIN_MINOR=19
 log() { printf '==> %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+# A drop-in of the unit (mode 644) with the text $2; remove_dropin takes one away, and the folder when empty.
+write_dropin() { install -d -m 755 "$DROPIN_DIR"; printf '%s' "$2" >"$1"; chmod 644 "$1"; }
+remove_dropin() { rm -f "$1"; rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"; }
 
 # --- Prerequisites: all checked before anything is changed; every missing one is reported -------
 PROBLEMS=()
@@ -202,18 +205,14 @@ install -d -m 750 -o "$SVC_USER" -g "$SVC_GROUP" "$STATE_DIR"
 install -m 644 "$SRC/systemd/vinops-etl.service" "$UNIT_DIR/$UNIT"
 log "installed $UNIT_DIR/$UNIT"
 if [ "$NODE" != "$UNIT_NODE" ]; then
-  install -d -m 755 "$DROPIN_DIR"
-  cat >"$NODE_DROPIN" <<EOF
-# Written by vinops-etl systemd/install.sh: Node.js >= 20.19 is at $NODE ($UNIT_NODE is missing or older).
+  write_dropin "$NODE_DROPIN" "# Written by vinops-etl systemd/install.sh: Node.js >= 20.19 is at $NODE ($UNIT_NODE is missing or older).
 [Service]
 ExecStart=
 ExecStart=$NODE --max-semi-space-size=4 $PREFIX/dist/cli/main.js run --config $CONF_DIR/config.json
-EOF
-  chmod 644 "$NODE_DROPIN"
+"
   log "$UNIT_NODE is missing or older than ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR}: wrote $NODE_DROPIN (ExecStart with $NODE)"
 elif [ -e "$NODE_DROPIN" ]; then
-  rm -f "$NODE_DROPIN"
-  rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
+  remove_dropin "$NODE_DROPIN"
   log "removed $NODE_DROPIN ($UNIT_NODE is new enough now)"
 fi
 
@@ -233,13 +232,12 @@ for cred in fetch-url fetch-cookie; do
   if [ -e "$CRED_DIR/$cred" ]; then FETCH_CREDS+="LoadCredential=$cred:$CRED_DIR/$cred"$'\n'; fi
 done
 if [ -n "$FETCH_CREDS" ]; then
-  install -d -m 755 "$DROPIN_DIR"
-  printf '# Written by vinops-etl systemd/install.sh: the fetch credentials present in %s.\n[Service]\n%s' "$CRED_DIR" "$FETCH_CREDS" >"$CRED_DROPIN"
-  chmod 644 "$CRED_DROPIN"
+  write_dropin "$CRED_DROPIN" "# Written by vinops-etl systemd/install.sh: the fetch credentials present in $CRED_DIR.
+[Service]
+$FETCH_CREDS"
   log "wrote $CRED_DROPIN (the fetch credentials present)"
 elif [ -e "$CRED_DROPIN" ]; then
-  rm -f "$CRED_DROPIN"
-  rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"
+  remove_dropin "$CRED_DROPIN"
   log "removed $CRED_DROPIN (no fetch credentials)"
 fi
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { fsyncPath } from '../fsync.js';
 
 /** What an archived object says of the file inside it. */
 export interface ArchiveMetadata {
@@ -120,14 +121,5 @@ class S3Target implements ArchiveTarget {
       body: r.Body instanceof Readable ? r.Body : Readable.fromWeb(r.Body!.transformToWebStream() as never),
       metadata: { ...(m.sha256 ? { sha256: m.sha256 } : {}), ...(m.bytes ? { bytes: Number(m.bytes) } : {}) },
     };
-  }
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const h = await open(path, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
   }
 }

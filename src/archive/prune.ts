@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { listFeedPaths } from '../discovery/rawTree.js';
 import { windowFromPath } from '../feed/paths.js';
-import { archiveFile, findArchive } from './archiveFile.js';
+import { archiveFile } from './archiveFile.js';
 import type { ArchiveTarget } from './archiveTarget.js';
 import type { DatabasePruneReport } from './pruneDatabase.js';
 
@@ -55,43 +55,21 @@ export async function pruneRawTree(pool: pg.Pool, log: Logger, o: PruneOptions):
     const keep = (reason: string): void => { report.kept.push({ path, reason }); };
     try {
       const sha256 = await hashFile(path, o.signal);
-      const { rows: [f] } = await pool.query<{ file_id: string; export_exact: boolean | null }>(
-        'SELECT file_id, export_exact FROM raw.csv_files WHERE sha256 = $1', [sha256]);
-      if (f === undefined) {
-        // Removed from the database by its own retention, but archived and verified: the archive holds it.
-        if (o.target !== undefined && (await findArchive(pool, o.target.url, sha256)) !== undefined) {
-          if (!o.dryRun) {
-            await unlink(path);
-            log.info({ path }, 'raw file deleted (archived; no longer in the database)');
-          }
-          report.deletedFiles++;
-          report.deletedBytes += s.size;
-        } else {
-          keep('not stored in the database');
-        }
-        continue;
-      }
-      // Files stored before migration 0014 (NULL) may not come back exactly either: only a checked export
-      // (the archive's) vouches for them.
-      if (f.export_exact === false || (f.export_exact === null && o.target === undefined)) {
-        keep(f.export_exact === false ? 'the database cannot give its bytes back exactly (export_note)'
-          : 'stored before byte-exact export (migration 0014) and no archive set: kept');
-        continue;
-      }
-      if (o.target !== undefined && (await findArchive(pool, o.target.url, sha256)) === undefined) {
-        if (o.dryRun) {
-          report.archivedFiles++;
-          report.archivedBytes += s.size;
-        } else {
-          const a = await archiveFile(pool, o.target, f.file_id, o.signal);
-          report.archivedFiles++;
-          report.archivedBytes += a.storedBytes;
-          log.info({ path, file_id: f.file_id, key: a.key, bytes: a.bytes, stored_bytes: a.storedBytes }, 'file archived and verified');
-        }
+      const { rows: [r] } = await pool.query<{ file_id: string | null; export_exact: boolean | null; archived: boolean }>(
+        `SELECT f.file_id, f.export_exact, EXISTS (SELECT 1 FROM raw.archives a WHERE a.target = $2 AND a.sha256 = $1) AS archived
+           FROM (SELECT $1::text AS sha256) x LEFT JOIN raw.csv_files f USING (sha256)`, [sha256, o.target?.url ?? null]);
+      const reason = keepReason(r!, o.target !== undefined);
+      if (reason !== undefined) { keep(reason); continue; }
+      if (o.target !== undefined && !r!.archived) {
+        // Stored (keepReason saw to it), not archived yet: archived and verified before the delete.
+        const a = o.dryRun ? undefined : await archiveFile(pool, o.target, r!.file_id!, o.signal);
+        if (a !== undefined) log.info({ path, file_id: r!.file_id, key: a.key, bytes: a.bytes, stored_bytes: a.storedBytes }, 'file archived and verified');
+        report.archivedFiles++;
+        report.archivedBytes += a?.storedBytes ?? s.size;
       }
       if (!o.dryRun) {
         await unlink(path);
-        log.info({ path, file_id: f.file_id }, 'raw file deleted (stored, archived where configured)');
+        log.info({ path, file_id: r!.file_id }, 'raw file deleted (stored or archived)');
       }
       report.deletedFiles++;
       report.deletedBytes += s.size;
@@ -103,6 +81,19 @@ export async function pruneRawTree(pool: pg.Pool, log: Logger, o: PruneOptions):
     }
   }
   return report;
+}
+
+/**
+ * Why an old raw file must stay, or undefined when it may go: what the database holds of it (by
+ * sha256), whether it can give it back exactly, and whether the archive has it already. A file
+ * removed from the database by its own retention may go when archived and verified; files stored
+ * before migration 0014 (export_exact NULL) only with an archive, whose checked export vouches for them.
+ */
+function keepReason(r: { file_id: string | null; export_exact: boolean | null; archived: boolean }, hasTarget: boolean): string | undefined {
+  if (r.file_id === null) return r.archived ? undefined : 'not stored in the database';
+  if (r.export_exact === false) return 'the database cannot give its bytes back exactly (export_note)';
+  if (r.export_exact === null && !hasTarget) return 'stored before byte-exact export (migration 0014) and no archive set: kept';
+  return undefined;
 }
 
 async function hashFile(path: string, signal?: AbortSignal): Promise<string> {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { lockPayloadStore } from '../db/locks.js';
 import { withClient } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
-import { archiveFile, findArchive } from './archiveFile.js';
+import { archiveFile } from './archiveFile.js';
 import type { ArchiveTarget } from './archiveTarget.js';
 
 export interface DatabasePruneOptions {
@@ -61,11 +61,14 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
     for (const f of files) {
       // With an archive set a file leaves only archived; one the database cannot give back exactly cannot be.
       if (o.target !== undefined && f.export_exact === false) continue;
-      if (o.target !== undefined && (await findArchive(pool, o.target.url, f.sha256)) === undefined) {
+      if (o.target !== undefined) {
         try {
+          // A no-op (written false) when the ledger has it already.
           const a = await archiveFile(pool, o.target, f.file_id, o.signal);
-          report.archivedFiles++;
-          report.archivedBytes += a.storedBytes;
+          if (a.written) {
+            report.archivedFiles++;
+            report.archivedBytes += a.storedBytes;
+          }
         } catch (err) {
           if (o.signal?.aborted) throw err;
           report.errors++;

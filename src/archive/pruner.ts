@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { sleep } from '../abortable.js';
 import { withClient } from '../db/pool.js';
-import type { ArchiveTarget } from './archiveTarget.js';
+import { openArchiveTarget, type ArchiveTarget } from './archiveTarget.js';
 import { pruneRawTree, type PruneReport } from './prune.js';
 import { pruneDatabase } from './pruneDatabase.js';
 
@@ -77,24 +78,13 @@ export class Pruner {
   }
 }
 
-/** false when stopped first. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
-    const onAbort = (): void => { clearTimeout(t); resolve(false); };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** The retention settings of a configuration; undefined when retention is off (neither rawRetentionDays nor dbRetentionDays). */
-export function retentionOf(config: { rawDir: string; rawRetentionDays?: number | undefined; dbRetentionDays?: number | undefined; archiveUrl?: string | undefined; archiveEndpoint?: string | undefined; archiveRegion?: string | undefined },
-  open: (url: string, s3: { endpoint?: string | undefined; region?: string | undefined }) => ArchiveTarget): RetentionSettings | undefined {
+export function retentionOf(config: { rawDir: string; rawRetentionDays?: number | undefined; dbRetentionDays?: number | undefined; archiveUrl?: string | undefined; archiveEndpoint?: string | undefined; archiveRegion?: string | undefined }): RetentionSettings | undefined {
   if (config.rawRetentionDays === undefined && config.dbRetentionDays === undefined) return undefined;
   return {
     rawDir: config.rawDir,
     rawRetentionDays: config.rawRetentionDays,
     dbRetentionDays: config.dbRetentionDays,
-    target: config.archiveUrl === undefined ? undefined : open(config.archiveUrl, { endpoint: config.archiveEndpoint, region: config.archiveRegion }),
+    target: config.archiveUrl === undefined ? undefined : openArchiveTarget(config.archiveUrl, { endpoint: config.archiveEndpoint, region: config.archiveRegion }),
   };
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { openArchiveTarget } from '../archive/archiveTarget.js';
 import { retentionOf, runRetention } from '../archive/pruner.js';
 import type { PruneReport } from '../archive/prune.js';
 import { openDatabase } from '../db/open.js';
@@ -9,7 +8,7 @@ import { UsageError } from './usageError.js';
 
 /** `vinops-etl prune [--dry-run] [--json]`: one retention run now, as the daemon's schedule runs it. */
 export async function pruneCommand(config: Config, log: Logger, options: { dryRun: boolean; json: boolean; signal?: AbortSignal }): Promise<number> {
-  const retention = retentionOf(config, openArchiveTarget);
+  const retention = retentionOf(config);
   if (retention === undefined) throw new UsageError('retention is off: set rawRetentionDays / dbRetentionDays in the config file or VINOPS_RAW_RETENTION_DAYS / VINOPS_DB_RETENTION_DAYS');
   const db = await openDatabase(config, log, { migrate: false, poolSize: 3 });
   try {

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import { grantGroupRoles } from './roles.js';
 import { withTransaction } from './transaction.js';
+
+const { escapeIdentifier } = pg;
 
 /** Where the numbered SQL files live: `migrations/` at the package root (from src/ and dist/ alike). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -75,7 +77,7 @@ export async function migrate(client: pg.ClientBase, log: Logger, dir: string = 
   await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
   const asOwner = before.owner !== undefined && before.owner !== before.user;
   try {
-    if (asOwner) await client.query(`SET ROLE ${quoteIdent(before.owner!)}`);
+    if (asOwner) await client.query(`SET ROLE ${escapeIdentifier(before.owner!)}`);
     await client.query(`CREATE TABLE IF NOT EXISTS public.vinops_migrations (
       name text PRIMARY KEY,
       checksum text NOT NULL,
@@ -104,10 +106,6 @@ export async function migrate(client: pg.ClientBase, log: Logger, dir: string = 
     if (asOwner) await client.query('RESET ROLE').catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
   }
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 function checkChecksums(migrations: readonly Migration[], applied: ReadonlyMap<string, string>): void {

@@ -1,7 +1,9 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import { sqlState } from './errors.js';
+
+const { escapeIdentifier: ident } = pg;
 
 /**
  * The two group roles of docs/security.md, NOLOGIN: login roles are made members of them.
@@ -137,10 +139,6 @@ export async function grantGroupRoles(client: pg.ClientBase, log?: Logger): Prom
   return statements.length;
 }
 
-/** A quoted identifier when it needs quoting (the names here are the migrations' own). */
-function ident(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
-}
 
 export interface RolesResult {
   /** Group roles this run created; the others existed. */

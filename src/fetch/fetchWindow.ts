@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { sleep } from '../abortable.js';
+import { fsyncPath } from '../fsync.js';
 
 /**
  * One window's download of the feed (docs/fetch.md): claimed in raw.fetches so that several daemons
@@ -208,7 +210,7 @@ async function download(ctx: FetchContext, target: string, last: LastDownload | 
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new FetchFailure('failed', `${target} appeared meanwhile: it is never overwritten`, false, status);
       throw err;
     }
-    await syncDir(dir);
+    await fsyncPath(dir);
     return { result: { outcome: 'downloaded', httpStatus: status, bytes, sha256, path: target, error: null }, validators };
   } finally {
     // The window's name is a second link by now, or nothing was kept: the .part name goes either way.
@@ -267,25 +269,11 @@ function redactor(source: FetchSource): (s: string) => string {
   return (s) => secrets.reduce((t, x) => t.split(x).join('***'), s);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
-}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
 
 interface LastDownload {
   readonly etag: string | null;

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { fetchWindow, type FetchResult, type FetchSource } from './fetchWindow.js';
+import { sleep } from '../abortable.js';
 
 export interface FetcherOptions {
   readonly rawDir: string;
@@ -54,12 +55,4 @@ export class Fetcher {
 /** ms from `t` to the next multiple of `interval` since the epoch. */
 export function untilNext(t: number, interval: number): number {
   return interval - (t % interval);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) { resolve(); return; }
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 }

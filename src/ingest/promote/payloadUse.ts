@@ -12,9 +12,9 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
   // ingested_at as text: a JavaScript Date drops the microseconds, and a retirement stamped a moment
   // before its file's ingested_at would let retention delete the payload while that file remains.
   const { rows: [state] } = await client.query<{ latest: string | null; latest_at: string | null; head: string | null }>(
-    `SELECT (SELECT file_id FROM raw.csv_files WHERE file_id <> $1 ORDER BY ingested_at DESC LIMIT 1) AS latest,
-            (SELECT ingested_at::text FROM raw.csv_files WHERE file_id <> $1 ORDER BY ingested_at DESC LIMIT 1) AS latest_at,
-            (SELECT file_id FROM raw.payload_head) AS head`, [fileId]);
+    `SELECT l.file_id AS latest, l.ingested_at::text AS latest_at, (SELECT file_id FROM raw.payload_head) AS head
+       FROM (SELECT 1) one
+       LEFT JOIN LATERAL (SELECT file_id, ingested_at FROM raw.csv_files WHERE file_id <> $1 ORDER BY ingested_at DESC LIMIT 1) l ON true`, [fileId]);
   const { latest, latest_at: latestAt, head } = state!;
   if (latest !== null && latest === knownFrom && latest === head) {
     // Rows sent by address are the latest file's, so not retired; rows with values may have been.
