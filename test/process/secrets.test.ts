@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,15 @@ const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const KEY = 'kEy-SeNtInEl-5521';
 const COOKIE = 'cOoKiE-SeNtInEl-7730';
 const dirs: string[] = [];
-afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+// As root the embedded cluster lives outside the data directory (pg.location says where): removed too,
+// or every run as root leaves one behind under /var/lib/vinops-etl.
+afterAll(async () => {
+  for (const d of dirs) {
+    const location = join(d, 'var', 'pg.location');
+    if (existsSync(location)) await rm(readFileSync(location, 'utf8').trim(), { recursive: true, force: true });
+    await rm(d, { recursive: true, force: true });
+  }
+});
 
 /** The environment of every process whose command line mentions `mark`, as text. */
 function environsOf(mark: string): string[] {
