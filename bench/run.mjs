@@ -12,10 +12,9 @@
  * BENCH_DATABASE_URL points it at a server; default: a throwaway embedded PostgreSQL (durable
  * settings), whose WAL is warmed first (warmWal). BENCH_ROWS changes the row count.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -24,11 +23,16 @@ import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { writeFeedFile } from '../dist/sample/feedGenerator.js';
 import { startEmbeddedPostgres } from '../dist/db/embedded.js';
+import { formatEvents, freePort, ingest as ingestAt, runCli, timedCli as timedCliAt, withDatabase } from './common.mjs';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 154_000);
-const root = new URL('..', import.meta.url).pathname;
 const work = await mkdtemp(join(tmpdir(), 'vinops-bench-'));
 const log = pino({ level: 'warn' });
+// The shared helpers (common.mjs), against this run's database unless told otherwise.
+const run = (args, dbUrl = url) => runCli(args, dbUrl);
+const ingest = (path, dbUrl = url) => ingestAt(path, dbUrl);
+const timedCli = (args, dbUrl = url) => timedCliAt(args, dbUrl);
+
 
 let cluster;
 let adminUrl = process.env.BENCH_DATABASE_URL;
@@ -175,48 +179,6 @@ async function sequence() {
   }
 }
 
-function formatEvents(e) {
-  return e ? Object.entries(e).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') : '–';
-}
-
-/** `vinops-etl <args>` against the bench database, synchronously (set-up steps). */
-function run(args, dbUrl = url) {
-  const r = spawnSync(process.execPath, ['dist/cli/main.js', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vinops-etl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** `vinops-etl ingest --json`, timed, with its peak RSS. */
-async function ingest(path, dbUrl = url) {
-  const { seconds, peakRssKb, result } = await timedCli(['ingest', '--json', path], dbUrl);
-  if (result.outcome !== 'ingested') throw new Error(`ingest of ${path}: ${result.outcome} ${result.reason}`);
-  // --json is snake_case; the bench keeps its own camelCase names.
-  const p = result.phases;
-  return { seconds, rows: result.data_rows, newPayloads: result.new_payloads, peakRssKb, lots: result.upserts?.lots, fileId: result.file_id,
-    phases: p && { readMs: p.read_ms, promoteMs: p.promote_ms, upsertMs: p.upsert_ms, lifecycleMs: p.lifecycle_ms }, events: result.lifecycle?.events };
-}
-
-/** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */
-async function timedCli(args, dbUrl = url) {
-  const t = performance.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli/main.js', ...args], {
-    cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  let peakRssKb = 0;
-  const sample = setInterval(async () => {
-    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
-    const m = /VmHWM:\s+(\d+) kB/.exec(status);
-    if (m) peakRssKb = Math.max(peakRssKb, Number(m[1]));
-  }, 25);
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  clearInterval(sample);
-  const seconds = (performance.now() - t) / 1000;
-  if (code !== 0) throw new Error(`vinops-etl ${args.join(' ')} exited ${code}: ${out}`);
-  return { seconds, peakRssKb, result: JSON.parse(out.trim().split('\n').pop()) };
-}
-
 /** PostgreSQL's own \copy of the file into a plain table of 59 text columns: the floor. */
 async function copyFloor(path) {
   const cols = Array.from({ length: 59 }, (_, i) => `c${i + 1} text`).join(', ');
@@ -241,18 +203,4 @@ async function copyFloor(path) {
 async function dbSize() {
   await db.query('CHECKPOINT').catch(() => undefined);
   return Number((await db.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
-}
-
-function withDatabase(u, name) {
-  const x = new URL(u);
-  x.pathname = `/${name}`;
-  return x.toString();
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
 }
