@@ -7,23 +7,29 @@
  *    15 minutes apart): 0 and 1 loaded, 2, 3 and 4 measured. Its successor (1) gives the rates the
  *    history is made at: new payloads per file and changed fields per new payload.
  * 2. Year database: generation 0 loaded (the template: a real ingested file's arrays, payloads,
- *    typed rows, lots and vehicles), then, in SQL, BENCH_YEAR_DAYS (90) × 96 files before it:
+ *    typed rows, lots and vehicles), then, in SQL, BENCH_YEAR_DAYS (90) × 96 files before it in feed
+ *    order, with their lifecycle recorded as computed (so no load computes it again):
  *    - raw.csv_files, raw.file_contents (the template's two arrays, 154,000 elements each, per file),
  *      raw.file_residuals and audit.etl_runs like the template's;
- *    - payloads at the measured rate (each a copy of a template payload's values under a hash of its
- *      own), their typed rows, and their raw.payload_retirements: payload j arrives in file j/P - L + 2
- *      and is last seen in file j/P + 1 (P per file, L = rows/P files of life), so a day's prune
- *      retires a day's payloads, as in service;
+ *    - payloads at the measured rate P a file (each a copy of a template payload's values under a
+ *      hash of its own), their typed rows, and their raw.payload_retirements: payload j arrives in
+ *      file j/P - L + 2 and is last seen in file j/P + 1 (L = rows/P files of life), so the first
+ *      file holds a file's worth and a day's prune retires a day's payloads, as in service;
  *    - BENCH_YEAR_LOTS (3,600,000) lots in all: the template's listed ones plus the rest as lots that
  *      left (outcomes sold / not sold / on approval / withdrawn, one in ten a relist of the one before,
  *      sharing its VIN), their vehicles, and their events (appeared, relisted, changed fields at the
  *      measured rate, disappeared);
- *    then VACUUM ANALYZE, as autovacuum would have by then. The history's payloads are not in the
- *    history's arrays (those are the template's): nothing reads old arrays but export and replay.
- * 3. On the year database: generation 1 loaded (its lifecycle pairs generation 0 with the last
- *    history file), 2, 3 and 4 measured; then one day's files (the oldest 96) pruned by runRetention,
- *    what `vinops-etl prune` and the daemon run, with its clock set so that exactly that day is due,
- *    while generations 5, 6 and 7 are loaded one after another, as long as it runs; the database size per table.
+ *    then VACUUM ANALYZE, as autovacuum would have by then (the small database gets one too).
+ *    Simplifications, none on the loads' or the prune's path: the history's payloads are in no file's
+ *    array (those are the template's; only export and replay read old arrays) and keep the template's
+ *    values; a lot's payloads are consecutive, so history lots live ~L files (~1 day) rather than
+ *    days; the history has no parse errors or conflicts (the template has none). Its lot numbers
+ *    (10000000 + n) are below the generator's, as the feed's numbers grow over time; its VINs are
+ *    spread over the index like real ones.
+ * 3. On the year database: generation 1 loaded, 2, 3 and 4 measured; then one day's files (the
+ *    oldest 96) pruned by runRetention, what `vinops-etl prune` and the daemon run (no archive
+ *    target), with its clock set so that exactly that day is due, while generations 5, 6 and 7 are
+ *    loaded one after another as long as it runs; the database size per table.
  *
  * BENCH_DATABASE_URL: a server to use; default an embedded PostgreSQL in BENCH_YEAR_PGDIR (default
  * $TMPDIR/vinops-bench-year-pg). BENCH_YEAR_KEEP=1 keeps the filled database; a later run on it skips
@@ -78,6 +84,7 @@ try {
   await warmWal(smallUrl);
   await ingest(await feedFile(0), smallUrl);
   const { rows: [firstSize] } = await admin.query('SELECT pg_database_size($1) AS s', [SMALL]);
+  await vacuum(smallUrl); // as the year database after its fill: VACUUM, one load, then the measured ones
   const successor = await ingest(await feedFile(1), smallUrl);
   const small = [];
   for (const g of [2, 3, 4]) small.push(await ingest(await feedFile(g), smallUrl));
@@ -110,6 +117,11 @@ try {
     for (const g of [g0 + 1, g0 + 2, g0 + 3]) big.push(await ingest(await feedFile(g), bigUrl));
     const during = [await feedFile(g0 + 4), await feedFile(g0 + 5), await feedFile(g0 + 6)];
     const bigCounts = await countsOf(bigUrl);
+    // The history is consistent with the lifecycle: the warm-up load paired the template with the last
+    // history file and found nothing to redo, so every listed lot still knows when it was first seen.
+    const { rows: [state] } = await db.query(`SELECT count(*) FILTER (WHERE listed)::int AS listed,
+        count(*) FILTER (WHERE listed AND first_seen_at IS NULL)::int AS unknown FROM public.lots`);
+    if (state.unknown > 0 || state.listed < ROWS * 0.9) throw new Error(`the year database's lifecycle is off: ${state.listed} lots listed, ${state.unknown} of them never seen`);
     const { rows: [oldest] } = await db.query(`SELECT min(ingested_at) AS t, count(*)::int AS files FROM raw.csv_files`);
     const due = await db.query(`SELECT count(*)::int AS n FROM raw.csv_files WHERE ingested_at < $1::timestamptz + interval '1 day'`, [oldest.t]);
     const prune = { t: performance.now() };
@@ -167,6 +179,12 @@ async function feedFile(generation) {
  * A new cluster zero-fills each WAL segment the first time it needs one, a cost a server in service
  * (and the year database, once filled) does not pay: ~1 GB written and dropped first (as npm run bench).
  */
+async function vacuum(url) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('VACUUM (ANALYZE)').finally(() => c.end());
+}
+
 async function warmWal(url) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -242,9 +260,11 @@ async function fillHistory(templateId, P, C) {
       return `INSERT INTO ${table} (${all.join(', ')}) SELECT ${all.map((k) => overrides[k] ?? `a.${k}`).join(', ')} ${from} ${suffix}`;
     };
     const T = (await c.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
-    const H = FILES * P + ROWS; // history payloads: a day's worth per day plus the first file's content
+    const TL = (await c.query('SELECT count(*)::int AS n FROM public.lots')).rows[0].n;
     const L = Math.max(1, Math.round(ROWS / P)); // files a payload lives
-    const HL = Math.max(1, LOTS - ROWS); // lots that left
+    const H = (FILES + L - 1) * P; // history payloads: P a file, and the first file's content before them
+    const HL = LOTS - TL; // lots that left
+    if (HL < 1 || H < HL) throw new Error(`BENCH_YEAR_LOTS=${LOTS}: needs more lots than the template's ${TL} and at most one per history payload (${H})`);
     const fields = TRACKED_FIELDS.map(([f]) => f);
     // Payload j: its file of arrival and of last sight, its lot; lot n: its first and last payload.
     const arrives = (j) => `least(greatest(1, ${j} / ${P} + 2 - ${L}), ${FILES})`;
@@ -260,7 +280,7 @@ async function fillHistory(templateId, P, C) {
       CREATE FUNCTION bench_year.hash(j bigint) RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN md5('vinops-bench-year:' || j)::uuid;
       CREATE FUNCTION bench_year.lot(n bigint) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN (10000000 + n)::text;
       CREATE FUNCTION bench_year.vin(n bigint) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        RETURN 'ZYB' || upper(lpad(to_hex(n - (n % 10 = 9)::int), 14, '0'))`);
+        RETURN upper(left(md5('vinops-bench-year-vin:' || (n - (n % 10 = 9)::int)), 11) || lpad(to_hex(n - (n % 10 = 9)::int), 6, '0'))`);
     await c.query(`INSERT INTO bench_year.meta (days, rows, lots, files, payloads_per_file, changed_per_payload) VALUES ($1, $2, $3, $4, $5, $6)`, [DAYS, ROWS, LOTS, FILES, P, C]);
     await q('files', `CREATE TABLE bench_year.files AS
       SELECT k, gen_random_uuid() AS file_id, a.ingested_at - (${FILES} - k + 1) * interval '15 minutes' AS ingested_at,
@@ -277,6 +297,9 @@ async function fillHistory(templateId, P, C) {
       await q(`raw.file_contents, files ${lo}…${Math.min(FILES, lo + 479)}`, `INSERT INTO raw.file_contents (file_id, payload_hashes, id_values)
         SELECT f.file_id, a.payload_hashes, a.id_values FROM bench_year.files f, raw.file_contents a WHERE a.file_id = $1 AND f.k BETWEEN $2 AND $3`, [templateId, lo, lo + 479]);
     }
+    // The template follows the last history file in feed order: its events are computed (it is the first file).
+    await q('the template after the history', `UPDATE raw.csv_files a SET lifecycle_prev_file_id = f.file_id, lifecycle_prev_snapshot_at = f.snapshot_at
+      FROM bench_year.files f WHERE a.file_id = $1 AND f.k = ${FILES}`, [templateId]);
     await q('raw.file_residuals', `INSERT INTO raw.file_residuals (file_id, record_no, bytes) SELECT f.file_id, a.record_no, a.bytes
       FROM bench_year.files f, raw.file_residuals a WHERE a.file_id = $1`, [templateId]);
     await q('audit.etl_runs', await copy('audit.etl_runs', {
@@ -289,7 +312,6 @@ async function fillHistory(templateId, P, C) {
       CREATE TABLE bench_year.tpl_vehicles AS SELECT (row_number() OVER (ORDER BY vin) - 1)::bigint AS i, * FROM public.vehicles;
       CREATE INDEX ON bench_year.tpl_payloads (i); CREATE INDEX ON bench_year.tpl_typed (i); CREATE INDEX ON bench_year.tpl_lots (i); CREATE INDEX ON bench_year.tpl_vehicles (i)`);
     const TT = (await c.query('SELECT count(*)::int AS n FROM bench_year.tpl_typed')).rows[0].n;
-    const TL = (await c.query('SELECT count(*)::int AS n FROM bench_year.tpl_lots')).rows[0].n;
     const TV = (await c.query('SELECT count(*)::int AS n FROM bench_year.tpl_vehicles')).rows[0].n;
     const CHUNK = 2_000_000;
     for (let lo = 0; lo < H; lo += CHUNK) {
@@ -306,16 +328,17 @@ async function fillHistory(templateId, P, C) {
     }
     for (let lo = 0; lo < HL; lo += CHUNK) {
       const hi = Math.min(HL, lo + CHUNK) - 1;
-      // n: the lot; x: its first and last payload; ff, fl: the files it arrived in and was last in.
+      // n: the lot; x: its first and last payload; ff, fl: the files it arrived in and was last in; fw: the one that brought its last payload.
       const lots = `FROM generate_series(${lo}::bigint, ${hi}) n CROSS JOIN LATERAL (SELECT ${firstOf('n')} AS j0, ${lastOf('n')} AS j1) x
-        JOIN bench_year.files ff ON ff.k = ${arrives('x.j0')} JOIN bench_year.files fl ON fl.k = ${lastSeen('x.j1')}`;
+        JOIN bench_year.files ff ON ff.k = ${arrives('x.j0')} JOIN bench_year.files fw ON fw.k = ${arrives('x.j1')}
+        JOIN bench_year.files fl ON fl.k = ${lastSeen('x.j1')}`;
       await q(`public.vehicles ${lo}…${hi}`, await copy('public.vehicles', {
         vin: 'bench_year.vin(n)', vin_raw: 'bench_year.vin(n)', payload_hash: 'bench_year.hash(x.j1)', source_updated_at: 'fl.snapshot_at',
         first_seen_at: 'ff.snapshot_at', updated_at: 'fl.snapshot_at',
       }, `${lots} JOIN bench_year.tpl_vehicles a ON a.i = n % ${TV} WHERE n % 10 <> 9`, 'ON CONFLICT (vin) DO NOTHING'));
       await q(`public.lots ${lo}…${hi}`, await copy('public.lots', {
         lot_external_id: 'bench_year.lot(n)', vin: 'bench_year.vin(n)', vin_raw: 'bench_year.vin(n)', vin_issue: 'NULL',
-        source_updated_at: `fl.snapshot_at - interval '1 hour'`, source_file_id: 'fl.file_id', source_row_no: `(n % ${ROWS}) + 1`,
+        source_updated_at: `fw.snapshot_at - interval '1 hour'`, source_file_id: 'fw.file_id', source_row_no: `(n % ${ROWS}) + 1`,
         payload_hash: 'bench_year.hash(x.j1)', sale_date: '(fl.snapshot_at)::date', auction_at: `fl.snapshot_at - interval '2 hours'`,
         first_seen_at: 'ff.snapshot_at', last_seen_at: 'fl.snapshot_at', listed: 'false', last_high_bid: 'coalesce(a.high_bid, 500)',
         outcome: `CASE WHEN n % 10 = 8 THEN 'not_sold' WHEN n % 20 < 2 THEN 'withdrawn' WHEN n % 20 = 2 THEN 'on_approval' ELSE 'sold' END`,
@@ -325,18 +348,18 @@ async function fillHistory(templateId, P, C) {
       }, `${lots} JOIN bench_year.tpl_lots a ON a.i = n % ${TL}`));
       await q(`public.lot_events appeared, relisted, disappeared ${lo}…${hi}`, `INSERT INTO public.lot_events
           (lot_external_id, vin, kind, related_lot_external_id, file_id, snapshot_at, previous_snapshot_at)
-        SELECT bench_year.lot(n), bench_year.vin(n), e.kind, e.related, e.file_id, e.snapshot_at, e.snapshot_at - interval '15 minutes'
+        SELECT bench_year.lot(n), bench_year.vin(n), e.kind, e.related, e.file_id, e.snapshot_at, CASE WHEN e.k > 1 THEN e.snapshot_at - interval '15 minutes' END
           ${lots} LEFT JOIN bench_year.files fd ON fd.k = fl.k + 1
-          CROSS JOIN LATERAL (VALUES ('appeared', NULL, ff.file_id, ff.snapshot_at),
-                                     ('relisted', CASE WHEN n % 10 = 9 THEN bench_year.lot(n - 1) END, ff.file_id, ff.snapshot_at),
-                                     ('disappeared', NULL, fd.file_id, fd.snapshot_at)) e(kind, related, file_id, snapshot_at)
+          CROSS JOIN LATERAL (VALUES ('appeared', NULL, ff.file_id, ff.snapshot_at, ff.k),
+                                     ('relisted', CASE WHEN n % 10 = 9 THEN bench_year.lot(n - 1) END, ff.file_id, ff.snapshot_at, ff.k),
+                                     ('disappeared', NULL, fd.file_id, fd.snapshot_at, fd.k)) e(kind, related, file_id, snapshot_at, k)
          WHERE e.file_id IS NOT NULL AND (e.kind <> 'relisted' OR e.related IS NOT NULL)`);
     }
     for (let lo = 0; lo < H; lo += CHUNK) {
       const hi = Math.min(H, lo + CHUNK) - 1;
       await q(`public.lot_events changed ${lo}…${hi}`, `INSERT INTO public.lot_events (lot_external_id, vin, kind, field, old_value, new_value, file_id, snapshot_at, previous_snapshot_at)
         SELECT bench_year.lot(${lotOf('j')}), bench_year.vin(${lotOf('j')}), 'changed', ($1::text[])[(j + s) % ${fields.length} + 1], (1000 + j % 977)::text, (1100 + j % 977)::text,
-               f.file_id, f.snapshot_at, f.snapshot_at - interval '15 minutes'
+               f.file_id, f.snapshot_at, CASE WHEN f.k > 1 THEN f.snapshot_at - interval '15 minutes' END
           FROM generate_series(${lo}::bigint, ${hi}) j CROSS JOIN generate_series(1, ${C}) s JOIN bench_year.files f ON f.k = ${arrives('j')}
          WHERE j > ${firstOf(lotOf('j'))} AND ${lotOf('j')} < ${HL}`, [fields]);
     }
