@@ -97,11 +97,14 @@ async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): P
     `WITH d AS (DELETE FROM raw.csv_files WHERE file_id = ANY($1::uuid[]) RETURNING bytes)
      SELECT count(*)::int AS files, coalesce(sum(bytes), 0)::text AS bytes FROM d`, [fileIds]);
   // A payload retired at T is in no file ingested after T: once every file up to T is gone, none has it.
+  // The oldest time is a parameter (as text: microseconds) so the planner sees how few retirements are
+  // due, and the payloads go by key (= ANY): a guess of millions hash-joined all of raw.payloads and
+  // staging.copart_typed, ~30 s a batch at a year's scale.
+  const { rows: [oldest] } = await client.query<{ t: string | null }>('SELECT min(ingested_at)::text AS t FROM raw.csv_files');
   const { rows: [p] } = await client.query<{ n: number }>(
-    `WITH oldest AS (SELECT min(ingested_at) AS t FROM raw.csv_files),
-          r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < (SELECT t FROM oldest) RETURNING hash),
-          p AS (DELETE FROM raw.payloads USING r WHERE raw.payloads.hash = r.hash RETURNING raw.payloads.hash),
-          s AS (DELETE FROM staging.copart_typed USING p WHERE staging.copart_typed.payload_hash = p.hash)
-     SELECT count(*)::int AS n FROM p`);
+    `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash),
+          p AS (DELETE FROM raw.payloads WHERE hash = ANY (ARRAY(SELECT hash FROM r)) RETURNING hash),
+          s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p)))
+     SELECT count(*)::int AS n FROM p`, [oldest!.t]);
   return { files: gone!.files, bytes: Number(gone!.bytes), payloads: p!.n };
 }

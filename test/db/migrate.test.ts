@@ -66,7 +66,7 @@ describe('migrate', () => {
     }
   });
 
-  it('indexes every reference to the file registry, so deleting files never scans a table per file', async () => {
+  it('indexes every reference to the file registry (foreign keys and the lots\' source), so deleting files never scans a table per file', async () => {
     const c = await connect();
     try {
       await migrate(c, silentLog);
@@ -79,6 +79,11 @@ describe('migrate', () => {
            AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid AND i.indkey[0] = con.conkey[1])
          ORDER BY 1`);
       expect(rows.map((r) => r.fk)).toEqual([]);
+      // public.lots.source_file_id is kept by a trigger, not a foreign key (migration 0008): indexed too (0017).
+      const { rows: [lots] } = await c.query<{ indexed: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_index i
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = 'public.lots'::regclass AND a.attname = 'source_file_id') AS indexed`);
+      expect(lots!.indexed).toBe(true);
     } finally {
       await c.end();
     }
