@@ -5,8 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import pg from 'pg';
 
-export const root = new URL('..', import.meta.url).pathname;
+const root = new URL('..', import.meta.url).pathname;
 
 /** `vinops-etl <args>` against dbUrl, synchronously (set-up steps). */
 export function runCli(args, dbUrl) {
@@ -16,10 +17,10 @@ export function runCli(args, dbUrl) {
 }
 
 /** `vinops-etl <args>` in a child process, timed start to exit, its peak RSS (VmHWM) sampled from /proc; the last JSON line it prints. */
-export async function timedCli(args, dbUrl, env = {}) {
+export async function timedCli(args, dbUrl) {
   const t = performance.now();
   const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli/main.js', ...args], {
-    cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: root, env: { ...process.env, DATABASE_URL: dbUrl, VINOPS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -44,6 +45,28 @@ export async function ingest(path, dbUrl) {
   const p = result.phases;
   return { seconds, rows: result.data_rows, newPayloads: result.new_payloads, peakRssKb, lots: result.upserts?.lots, fileId: result.file_id,
     phases: p && { readMs: p.read_ms, promoteMs: p.promote_ms, upsertMs: p.upsert_ms, lifecycleMs: p.lifecycle_ms }, events: result.lifecycle?.events };
+}
+
+/** fn with a client of its own on dbUrl, closed after. */
+export async function withClient(dbUrl, fn) {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A freshly initialised cluster has one WAL segment and creates (zero-fills) every further one the
+ * first time it needs it, a cost a server in service does not pay (it recycles its segments):
+ * ~1 GB written and dropped first, so what follows is measured as on a server in service.
+ */
+export async function warmWal(client) {
+  await client.query(`CREATE TABLE bench_warm AS SELECT g, repeat('x', 500) AS t FROM generate_series(1, 2000000) g`);
+  await client.query('DROP TABLE bench_warm');
+  await client.query('CHECKPOINT');
 }
 
 export function formatEvents(e) {

@@ -23,7 +23,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { writeFeedFile } from '../dist/sample/feedGenerator.js';
 import { startEmbeddedPostgres } from '../dist/db/embedded.js';
-import { formatEvents, freePort, ingest as ingestAt, runCli, timedCli as timedCliAt, withDatabase } from './common.mjs';
+import { formatEvents, freePort, ingest as ingestAt, runCli, timedCli as timedCliAt, warmWal as writeWal, withDatabase } from './common.mjs';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 154_000);
 const work = await mkdtemp(join(tmpdir(), 'vinops-bench-'));
@@ -128,17 +128,10 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-/**
- * A freshly initialised cluster has one WAL segment and creates (zero-fills) every further one the
- * first time it needs it: ~1.2 s more for the first file's ~330 MB of WAL and 0.2 s more for the
- * floor, a cost a server in service does not pay (it recycles its segments). The bench's own
- * cluster writes and drops ~1 GB first, so both are measured as on a server in service.
- */
+/** Unwarmed, the first file paid ~1.2 s more for its ~330 MB of WAL and the floor 0.2 s (common.mjs, warmWal). */
 async function warmWal() {
   const t = performance.now();
-  await db.query(`CREATE TABLE bench_warm AS SELECT g, repeat('x', 500) AS t FROM generate_series(1, 2000000) g`);
-  await db.query('DROP TABLE bench_warm');
-  await db.query('CHECKPOINT');
+  await writeWal(db);
   console.log(`warmed the new cluster's WAL (~1 GB written and dropped) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
 

@@ -47,7 +47,7 @@ import { writeFeedFile } from '../dist/sample/feedGenerator.js';
 import { startEmbeddedPostgres } from '../dist/db/embedded.js';
 import { runRetention } from '../dist/archive/pruner.js';
 import { TRACKED_FIELDS } from '../dist/lifecycle/lifecycleStatements.js';
-import { formatEvents, freePort, ingest, runCli, withDatabase } from './common.mjs';
+import { formatEvents, freePort, ingest, runCli, warmWal, withClient, withDatabase } from './common.mjs';
 
 const DAYS = Number(process.env.BENCH_YEAR_DAYS ?? 90);
 const FILES = DAYS * 96;
@@ -92,7 +92,7 @@ try {
   await admin.query(`DROP DATABASE IF EXISTS ${SMALL} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${SMALL}`);
   runCli(['migrate'], smallUrl);
-  await warmWal(smallUrl);
+  await withClient(smallUrl, warmWal);
   await ingest(await feedFile(0), smallUrl);
   const { rows: [firstSize] } = await admin.query('SELECT pg_database_size($1) AS s', [SMALL]);
   await vacuum(smallUrl); // as the year database after its fill: VACUUM, the warm-up loads, then the measured ones
@@ -108,16 +108,15 @@ try {
   // 2. The year database.
   const perFile = Math.max(1, successor.newPayloads);
   const changedPer = Math.max(1, Math.round((successor.events?.changed ?? perFile) / perFile));
-  let fill = meta;
-  if (fill === undefined) {
+  if (meta === undefined) {
     await checkDisk((Number(smallSize.s) - Number(firstSize.s)) / 4);
     await admin.query(`DROP DATABASE IF EXISTS ${BIG} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${BIG}`);
     runCli(['migrate'], bigUrl);
     const template = await ingest(await feedFile(0), bigUrl);
-    fill = await fillHistory(template.fileId, perFile, changedPer);
+    await fillHistory(template.fileId, perFile, changedPer);
   } else {
-    say(`reusing the filled database (${fill.days} days, filled ${fill.filled_at.toISOString()}), generations from ${g0}`);
+    say(`reusing the filled database (${meta.days} days, filled ${meta.filled_at.toISOString()}), generations from ${g0}`);
   }
 
   // 3. Measured on it.
@@ -188,50 +187,22 @@ async function feedFile(generation) {
   return path;
 }
 
-/**
- * A new cluster zero-fills each WAL segment the first time it needs one, a cost a server in service
- * (and the year database, once filled) does not pay: ~1 GB written and dropped first (as npm run bench).
- */
-async function vacuum(url) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query('VACUUM (ANALYZE)').finally(() => c.end());
-}
-
-async function warmWal(url) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(`CREATE TABLE bench_warm AS SELECT g, repeat('x', 500) AS t FROM generate_series(1, 2000000) g`);
-    await c.query('DROP TABLE bench_warm');
-    await c.query('CHECKPOINT');
-  } finally {
-    await c.end();
-  }
+function vacuum(url) {
+  return withClient(url, (c) => c.query('VACUUM (ANALYZE)'));
 }
 
 /** Files and lots in a database, as the measured loads found them. */
-async function countsOf(url) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(`SELECT (SELECT count(*) FROM raw.csv_files)::int AS files, (SELECT count(*) FROM public.lots)::int AS lots`)).rows[0];
-  } finally {
-    await c.end();
-  }
+function countsOf(url) {
+  return withClient(url, async (c) =>
+    (await c.query(`SELECT (SELECT count(*) FROM raw.csv_files)::int AS files, (SELECT count(*) FROM public.lots)::int AS lots`)).rows[0]);
 }
 
+/** The filled year database's bookkeeping, when one of these dimensions exists. */
 async function readMeta() {
   const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [BIG]);
   if (rowCount === 0) return undefined;
-  const c = new pg.Client({ connectionString: bigUrl });
-  await c.connect();
-  try {
-    const { rows } = await c.query(`SELECT * FROM bench_year.meta WHERE days = $1 AND rows = $2 AND lots = $3 AND filled_at IS NOT NULL`, [DAYS, ROWS, LOTS]).catch(() => ({ rows: [] }));
-    return rows[0];
-  } finally {
-    await c.end();
-  }
+  return withClient(bigUrl, async (c) => (await c.query(`SELECT * FROM bench_year.meta WHERE days = $1 AND rows = $2 AND lots = $3 AND filled_at IS NOT NULL`,
+    [DAYS, ROWS, LOTS]).catch(() => ({ rows: [] }))).rows[0]);
 }
 
 async function setMeta(db, values) {
@@ -255,9 +226,7 @@ async function checkDisk(perFile) {
  */
 async function fillHistory(templateId, P, C) {
   const t0 = performance.now();
-  const c = new pg.Client({ connectionString: bigUrl });
-  await c.connect();
-  try {
+  await withClient(bigUrl, async (c) => {
     const q = async (label, sql, params = []) => {
       const t = performance.now();
       const r = await c.query(sql, params);
@@ -382,10 +351,7 @@ async function fillHistory(templateId, P, C) {
     const seconds = secs(t0);
     await c.query('UPDATE bench_year.meta SET filled_at = now(), fill_seconds = $1, next_generation = 1', [seconds.toFixed(0)]);
     say(`fill done in ${(seconds / 60).toFixed(1)} min`);
-    return (await c.query('SELECT * FROM bench_year.meta')).rows[0];
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 /** The database's size per table (heap with TOAST, indexes), largest first. */
