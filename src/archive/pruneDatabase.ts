@@ -31,8 +31,8 @@ const BATCH_FILES = 8;
 /**
  * Database retention (docs/retention.md): the files ingested before `before` leave raw, staging and
  * audit — their rows, residuals, parse errors, conflicts, runs and replays, and the payloads (with
- * their typed rows) that no remaining file refers to, found through raw.payload_retirements instead
- * of scanning every file's array. The business history stays: public.lots, public.vehicles,
+ * their typed rows) that no remaining file refers to, found through raw.payload_retirements and
+ * raw.payload_returns instead of scanning every file's array. The business history stays: public.lots, public.vehicles,
  * public.lot_events. The newest file is never removed (the bookkeeping compares with it), nor a
  * file not archived yet when an archive is set: archived first (outside the lock), then removed in
  * batches of short transactions under the payload lock.
@@ -96,15 +96,19 @@ async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): P
   const { rows: [gone] } = await client.query<{ files: number; bytes: string }>(
     `WITH d AS (DELETE FROM raw.csv_files WHERE file_id = ANY($1::uuid[]) RETURNING bytes)
      SELECT count(*)::int AS files, coalesce(sum(bytes), 0)::text AS bytes FROM d`, [fileIds]);
-  // A payload retired at T is in no file ingested after T: once every file up to T is gone, none has it.
-  // The oldest time is a parameter (as text: microseconds) so the planner sees how few retirements are
-  // due, and the payloads go by key (= ANY): a guess of millions hash-joined all of raw.payloads and
-  // staging.copart_typed, 32 s a batch in EXPLAIN at a year's scale (migrations/0017).
+  // A payload retired at T and not back since is in no file ingested after T: once every file up to T
+  // is gone, none has it (migrations/0016, 0018). The oldest time is a parameter (as text: microseconds)
+  // so the planner sees how few retirements are due, and the payloads go by key (= ANY): a guess of
+  // millions hash-joined all of raw.payloads and staging.copart_typed, 32 s a batch in EXPLAIN at a
+  // year's scale (migrations/0017). Returns before that time can undo no retirement left.
   const { rows: [oldest] } = await client.query<{ t: string | null }>('SELECT min(ingested_at)::text AS t FROM raw.csv_files');
   const { rows: [p] } = await client.query<{ n: number }>(
-    `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash),
-          p AS (DELETE FROM raw.payloads WHERE hash = ANY (ARRAY(SELECT hash FROM r)) RETURNING hash),
-          s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p)))
+    `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash, last_seen_at),
+          d AS (SELECT DISTINCT r.hash FROM r
+                 WHERE NOT EXISTS (SELECT 1 FROM raw.payload_returns b WHERE b.hash = r.hash AND b.returned_at > r.last_seen_at)),
+          p AS (DELETE FROM raw.payloads WHERE hash = ANY (ARRAY(SELECT hash FROM d)) RETURNING hash),
+          s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p))),
+          b AS (DELETE FROM raw.payload_returns WHERE returned_at < $1::timestamptz)
      SELECT count(*)::int AS n FROM p`, [oldest!.t]);
   return { files: gone!.files, bytes: Number(gone!.bytes), payloads: p!.n };
 }

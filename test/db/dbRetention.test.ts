@@ -106,6 +106,29 @@ describe('database retention', () => {
     expect(await rowDigests(db, [ids[2]!])).toEqual(digests);
   });
 
+  it('a row that comes back and leaves again: its payload stays while a file has it and goes once none does', async () => {
+    const db = await fresh();
+    const lines = feed(0, 400).toString('utf8').split('\n');
+    const without6 = (l: string[]): string[] => [...l.slice(0, 6), ...l.slice(7)];
+    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
+    // a: row 6 in; b: out; c: back; d: out again (another row changes each time, so no file repeats another).
+    const files = [lines, without6(changed(lines, 9)), changed(lines, 10), without6(changed(lines, 11)), changed(changed(lines, 12), 6)];
+    const ids: string[] = [];
+    for (const f of files) ids.push(await ingest(db, f.join('\n')));
+    const { rows: [six] } = await db.pool.query(`SELECT payload_hashes[6] AS h FROM raw.file_contents WHERE file_id = $1`, [ids[0]]);
+    const stored = async (): Promise<number> => (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads WHERE hash = $1', [six.h])).rows[0].n;
+    const present = async (): Promise<boolean> => (await db.pool.query(`SELECT EXISTS (SELECT 1 FROM raw.file_contents c WHERE $1::uuid = ANY (c.payload_hashes)) AS x`, [six.h])).rows[0].x;
+
+    // Up to c kept: c has it (its first retirement, at a, is undone by its return in c).
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[2]!), target: undefined, dryRun: false });
+    expect([await present(), await stored()]).toEqual([true, 1]);
+    // Up to d kept: d lacks it again and no other remaining file has it (e's row 6 differs): it goes.
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false });
+    expect([await present(), await stored()]).toEqual([false, 0]);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payload_returns WHERE returned_at < (SELECT min(ingested_at) FROM raw.csv_files)')).rows[0].n).toBe(0);
+  });
+
   it('after the newest file was deleted by hand the bookkeeping recounts, and retention still never leaves a reference dangling', async () => {
     const db = await fresh();
     const ids = [await ingest(db, feed(0)), await ingest(db, feed(1)), await ingest(db, feed(2))];

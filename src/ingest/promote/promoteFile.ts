@@ -90,6 +90,9 @@ export async function listRecentPayloads(client: pg.ClientBase, maxRows: number)
   return r?.hashes ? { fileId: r.file_id, hashes: r.hashes } : NO_RECENT_PAYLOADS;
 }
 
+/** The payloads a load stores first (row_no, hash, lot), one row each: promoteRows makes it (ON COMMIT DROP). */
+export const NEW_PAYLOADS = 'vinops_new';
+
 export interface PromoteCounts {
   readonly rows: number;
   readonly newPayloads: number;
@@ -116,17 +119,17 @@ export async function promoteRows(client: pg.ClientBase, fileId: string, hasId: 
     const { rowCount } = await client.query('SELECT 1 FROM raw.file_contents WHERE file_id = $1', [knownFrom]);
     if (rowCount !== 1) throw new KnownPayloadMissingError(`the previous file ${knownFrom}, whose payloads this load refers to by address, is no longer stored`);
   }
-  const fresh = await client.query(`CREATE TEMP TABLE vinops_new ON COMMIT DROP AS
-    SELECT DISTINCT ON (l.hash) l.row_no, l.lot FROM ${LOAD_TABLE} l
+  const fresh = await client.query(`CREATE TEMP TABLE ${NEW_PAYLOADS} ON COMMIT DROP AS
+    SELECT DISTINCT ON (l.hash) l.row_no, l.hash, l.lot FROM ${LOAD_TABLE} l
      WHERE l.err IS NULL AND ${carriesValues('l')} AND NOT EXISTS (SELECT 1 FROM raw.payloads p WHERE p.hash = l.hash)
      ORDER BY l.hash`);
   const newPayloads = fresh.rowCount ?? 0;
   if (newPayloads > 0) {
-    await client.query('ANALYZE vinops_new');
+    await client.query(`ANALYZE ${NEW_PAYLOADS}`);
     await client.query(`INSERT INTO raw.payloads (hash, vals_text, vals)
-      SELECT l.hash, l.vals_text, l.vals FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`);
+      SELECT l.hash, l.vals_text, l.vals FROM ${NEW_PAYLOADS} n JOIN ${LOAD_TABLE} l USING (row_no)`);
     await client.query(`INSERT INTO staging.copart_typed (payload_hash, first_file_id, ${TYPED_NAMES.join(', ')})
-      SELECT l.hash, $1, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM vinops_new n JOIN ${LOAD_TABLE} l USING (row_no)`, [fileId]);
+      SELECT l.hash, $1, ${TYPED_NAMES.map((c) => `l.${c}`).join(', ')} FROM ${NEW_PAYLOADS} n JOIN ${LOAD_TABLE} l USING (row_no)`, [fileId]);
     await analyzeIfOutgrown(client, newPayloads);
   }
   const { rows } = await client.query<{ rows: number }>(`WITH ins AS (
@@ -231,7 +234,7 @@ export async function insertParseErrors(client: pg.ClientBase, runId: string, fi
  */
 export const LIVE_SOURCE: UpsertSource = {
   rows: `(SELECT row_no, hash, lot FROM ${LOAD_TABLE} WHERE err IS NULL)`,
-  lots: 'SELECT n.lot FROM vinops_new n WHERE n.lot IS NOT NULL',
+  lots: `SELECT n.lot FROM ${NEW_PAYLOADS} n WHERE n.lot IS NOT NULL`,
   values: `(SELECT row_no, ${carriesValues('d')} AS carries, ${DESCRIPTIVE_COLUMNS.map(([col]) => `d.${col}`).join(', ')} FROM ${LOAD_TABLE} d)`,
 };
 
