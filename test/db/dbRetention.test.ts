@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pruneDatabase } from '../../src/archive/pruneDatabase.js';
+import { loadMigrations } from '../../src/db/migrate.js';
 import { catchUpLifecycle } from '../../src/lifecycle/updateLifecycle.js';
 import { mkdir } from 'node:fs/promises';
 import { ingestFile } from '../../src/ingest/ingestFile.js';
@@ -127,6 +128,32 @@ describe('database retention', () => {
     expect([await present(), await stored()]).toEqual([false, 0]);
     expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
     expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payload_returns WHERE returned_at < (SELECT min(ingested_at) FROM raw.csv_files)')).rows[0].n).toBe(0);
+  });
+
+  it('payloads stored before the bookkeeping began are retired by migration 0019 and then removed like any other', async () => {
+    const db = await fresh();
+    const ids: string[] = [];
+    for (let g = 0; g < 4; g++) ids.push(await ingest(db, feed(g)));
+    const hashesOf = async (fileIds: readonly string[]): Promise<Set<string>> => new Set((await db.pool.query(
+      'SELECT DISTINCT h::text FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE c.file_id = ANY($1::uuid[]) AND h IS NOT NULL', [fileIds])).rows.map((r) => r.h));
+    const old = await hashesOf(ids);
+    const payloadsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
+    // As a database from before migration 0016 is: nothing logged. Its old files leave, their payloads stay.
+    await db.pool.query('DELETE FROM raw.payload_retirements; DELETE FROM raw.payload_returns');
+    expect((await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false })).payloads).toBe(0);
+
+    const sql = (await loadMigrations()).find((m) => m.name.startsWith('0019_'))!.sql;
+    await db.pool.query(`BEGIN; ${sql}; COMMIT`);
+    ids.push(await ingest(db, feed(4)));
+    const live = await hashesOf([ids[4]!]);
+    const expected = [...old].filter((h) => !live.has(h)).length;
+    expect(expected).toBeGreaterThan(0);
+    // Once the newest file at the migration has left too, so have the payloads no remaining file has.
+    const r = await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[4]!), target: undefined, dryRun: false });
+    expect(r.payloads).toBe(expected);
+    const added = (await db.pool.query('SELECT count(*)::int AS n FROM staging.copart_typed WHERE first_file_id = $1', [ids[4]])).rows[0].n;
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n).toBe(payloadsBefore + added - expected);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
   });
 
   it('after the newest file was deleted by hand the bookkeeping recounts, and retention still never leaves a reference dangling', async () => {
