@@ -102,6 +102,8 @@ async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): P
   // millions hash-joined all of raw.payloads and staging.copart_typed, 32 s a batch in EXPLAIN at a
   // year's scale (migrations/0017). Returns before that time can undo no retirement left.
   const { rows: [oldest] } = await client.query<{ t: string | null }>('SELECT min(ingested_at)::text AS t FROM raw.csv_files');
+  // Deletes the log by the rule of migration 0018; a prune of an earlier version is refused (0020).
+  await client.query(`SET LOCAL vinops.retirement_log = 'on'`);
   const { rows: [p] } = await client.query<{ n: number }>(
     `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash, last_seen_at),
           d AS (SELECT DISTINCT r.hash FROM r

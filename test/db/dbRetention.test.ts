@@ -139,7 +139,7 @@ describe('database retention', () => {
     const old = await hashesOf(ids);
     const payloadsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
     // As a database from before migration 0016 is: nothing logged. Its old files leave, their payloads stay.
-    await db.pool.query('DELETE FROM raw.payload_retirements; DELETE FROM raw.payload_returns');
+    await db.pool.query(`BEGIN; SET LOCAL vinops.retirement_log = 'on'; DELETE FROM raw.payload_retirements; DELETE FROM raw.payload_returns; COMMIT`);
     expect((await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false })).payloads).toBe(0);
 
     const sql = (await loadMigrations()).find((m) => m.name.startsWith('0019_'))!.sql;
@@ -210,5 +210,168 @@ describe('database retention', () => {
     expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
     expect((await rowDigests(db, [ids[3]!]))[ids[3]!]).toBe(digests[ids[3]!]);
     expect((await db.pool.query('SELECT row_count FROM raw.csv_files WHERE file_id = $1', [loaded])).rows[0].row_count).toBe(4000);
+  });
+});
+
+describe('database retention: the log of migration 0018', () => {
+  const repeated = (l: string[], row: number, times: number): string[] => [...l.slice(0, row + 1), ...Array<string>(times).fill(l[row]!), ...l.slice(row + 1)];
+
+  it('a row that comes back repeated in the file (one hash in several rows) is one return, and the load succeeds', async () => {
+    const db = await fresh();
+    const lines = feed(0, 200).toString('utf8').split('\n');
+    const without6 = [...lines.slice(0, 6), ...lines.slice(7)];
+    const ids = [await ingest(db, lines.join('\n')), await ingest(db, without6.join('\n'))];
+    // Row 6 is back, 300 times: not in the previous file, so it carries its values; stored, so a return.
+    ids.push(await ingest(db, repeated(lines, 6, 300).join('\n')));
+    const { rows: [six] } = await db.pool.query(`SELECT payload_hashes[6] AS h FROM raw.file_contents WHERE file_id = $1`, [ids[0]]);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payload_returns WHERE hash = $1', [six.h])).rows[0].n).toBe(1);
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[2]!), target: undefined, dryRun: false });
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads WHERE hash = $1', [six.h])).rows[0].n).toBe(1);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+  });
+
+  it('after the newest file was deleted by hand, a file that repeats a stored row loads (every stored row is a return there)', async () => {
+    const db = await fresh();
+    const lines = feed(0, 200).toString('utf8').split('\n');
+    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
+    const ids = [await ingest(db, lines.join('\n')), await ingest(db, changed(lines, 9).join('\n'))];
+    await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [ids[1]]);
+    ids.push(await ingest(db, repeated(changed(lines, 10), 6, 300).join('\n')));
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[2]!), target: undefined, dryRun: false });
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+  });
+});
+
+describe('database retention: random sequences of files', () => {
+  /** A small deterministic PRNG (mulberry32). */
+  const prng = (seed: number): (() => number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+
+  async function load(db: TestDatabase, bytes: string): Promise<{ outcome: string; fileId: string | null }> {
+    const path = join(dir, `rnd-${String(n++).padStart(5, '0')}.csv`);
+    await writeFile(path, bytes);
+    const r = await ingestFile({ pool: db.pool, log: silentLog, maxRecordBytes: 1 << 20 }, path);
+    expect(['ingested', 'duplicate']).toContain(r.outcome);
+    return r;
+  }
+
+  async function newestAt(db: TestDatabase): Promise<string[]> {
+    return (await db.pool.query(`SELECT ingested_at::text AS t FROM raw.csv_files ORDER BY ingested_at`)).rows.map((r) => r.t);
+  }
+
+  async function run(seed: number, o: { handDeletes: boolean }): Promise<void> {
+    const db = await fresh();
+    const rnd = prng(seed);
+    const lines = feed(0, 40).toString('utf8').split('\n').filter((l) => l !== '');
+    const [header, ...rows] = lines;
+    const variant = (i: number, v: number): string => (v === 0 ? rows[i]! : rows[i]!.replace('","', `","${'X'.repeat(v)}`));
+    // Each row: in the feed or not, and which of three versions of its values.
+    const state = rows.map(() => ({ in: rnd() < 0.8, v: 0 }));
+    const history: string[] = [];
+    const nextFile = (): string => {
+      for (const s of state) {
+        if (rnd() < 0.15) s.in = !s.in;
+        if (rnd() < 0.1) s.v = Math.floor(rnd() * 3);
+      }
+      const out = [header!];
+      state.forEach((s, i) => {
+        if (!s.in) return;
+        out.push(variant(i, s.v));
+        if (rnd() < 0.05) out.push(variant(i, s.v)); // the same row twice
+      });
+      if (out.length === 1) out.push(variant(0, 0));
+      return `${out.join('\n')}\n`;
+    };
+    const check = async (what: string): Promise<void> => {
+      expect(await dangling(db), `${what} (seed ${seed})`).toEqual({ payloads: 0, typed: 0 });
+    };
+    const prune = async (): Promise<void> => {
+      const ts = await newestAt(db);
+      if (ts.length < 2) return;
+      const before = new Date(Date.parse(ts[Math.floor(rnd() * (ts.length - 1)) + 1]!));
+      await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 1 + Math.floor(rnd() * 3) });
+    };
+
+    for (let step = 0; step < 45; step++) {
+      const x = rnd();
+      if (x < 0.55) {
+        const f = nextFile();
+        history.push(f);
+        await load(db, f);
+      } else if (x < 0.65) {
+        // Two loads at once: the second one's predecessor is not its encoder's.
+        const [f, g] = [nextFile(), nextFile()];
+        history.push(f, g);
+        await Promise.all([load(db, f), load(db, g)]);
+      } else if (x < 0.75) {
+        // A load while a prune runs.
+        const f = nextFile();
+        history.push(f);
+        await Promise.all([load(db, f), prune()]);
+      } else if (x < 0.82 && history.length > 0) {
+        // An earlier file again (restored from the archive once pruned; a duplicate while stored).
+        await load(db, history[Math.floor(rnd() * history.length)]!);
+      } else if (x < 0.87 && o.handDeletes) {
+        await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = (SELECT file_id FROM raw.csv_files ORDER BY ingested_at DESC LIMIT 1)');
+      } else {
+        await prune();
+      }
+      await check(`after step ${step}`);
+    }
+    // Everything but the newest file goes: every payload no file has goes with it.
+    await pruneDatabase(db.pool, silentLog, { before: new Date(Date.now() + 86_400_000), target: undefined, dryRun: false });
+    await check('after the last prune');
+    if (!o.handDeletes) {
+      const { rows: [left] } = await db.pool.query(`SELECT
+          (SELECT count(*) FROM raw.payloads)::int AS payloads,
+          (SELECT count(DISTINCT h) FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE h IS NOT NULL)::int AS referenced`);
+      expect(left.payloads, `payloads left that no file refers to (seed ${seed})`).toBe(left.referenced);
+    }
+  }
+
+  for (const seed of [1, 2, 3, 4]) {
+    it(`seed ${seed}: never a dangling reference, and nothing left over once only the newest file remains`, async () => {
+      await run(seed, { handDeletes: false });
+    });
+    it(`seed ${seed}, newest files deleted by hand too: never a dangling reference`, async () => {
+      await run(seed + 100, { handDeletes: true });
+    });
+  }
+});
+
+describe('database retention: a host of the previous version during an upgrade', () => {
+  it('a prune by the version before 0018 (its statements, as a host not yet upgraded runs them) is refused, and leaves no reference dangling', async () => {
+    const db = await fresh();
+    const lines = feed(0, 200).toString('utf8').split('\n');
+    const without6 = [...lines.slice(0, 6), ...lines.slice(7)];
+    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
+    // Loaded by an upgraded host: row 6 leaves (a retirement) and comes back (a return, its retirement stays).
+    const ids = [await ingest(db, lines.join('\n')), await ingest(db, changed(without6, 9).join('\n')), await ingest(db, changed(lines, 10).join('\n'))];
+    await ingest(db, changed(lines, 11).join('\n'));
+    // docs/operations.md, Upgrade: several hosts on one database are upgraded one after the other; the
+    // one not restarted yet ignores migrations it does not know and runs its hourly retention pass.
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [0x76696e6f, 2]);
+      await client.query('DELETE FROM raw.csv_files WHERE file_id = ANY($1::uuid[])', [ids.slice(0, 2)]);
+      const { rows: [oldest] } = await client.query('SELECT min(ingested_at)::text AS t FROM raw.csv_files');
+      await expect(client.query(
+        `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash),
+              p AS (DELETE FROM raw.payloads WHERE hash = ANY (ARRAY(SELECT hash FROM r)) RETURNING hash),
+              s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p)))
+         SELECT count(*)::int AS n FROM p`, [oldest.t])).rejects.toMatchObject({ code: '55000', message: expect.stringContaining('since migration 0018') });
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    // The current pass, on the same files, keeps what the remaining files have.
+    await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[2]!), target: undefined, dryRun: false });
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.csv_files')).rows[0].n).toBe(2);
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
   });
 });

@@ -19,14 +19,23 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
        FROM (SELECT 1) one
        LEFT JOIN LATERAL (SELECT file_id, ingested_at FROM raw.csv_files WHERE file_id <> $1 ORDER BY ingested_at DESC LIMIT 1) l ON true`, [fileId]);
   const { latest, latest_at: latestAt, head } = state!;
-  const steady = latest !== null && latest === knownFrom && latest === head;
-  // Rows sent by address are the latest file's, so not retired since; in the steady state only rows
-  // with values can be returns. A payload new to this load has never been retired.
-  // clock_timestamp(): later than every retirement so far, which carry the times of committed files.
+  // The log is whole up to the latest file when that is the file the last load compared against;
+  // in the steady state that file is also the one whose addresses the encoder held.
+  const whole = latest !== null && latest === head;
+  const steady = whole && latest === knownFrom;
+  // Returns: this file's payloads stored before it that the latest file lacks (those it has are not
+  // retired since it); in the steady state these are its rows with values that are not new. With the
+  // log not whole (the newest file deleted by hand: its load logged retirements at the latest file's
+  // time), every stored payload of this file. Stamped later than every retirement logged, whatever
+  // the clock did, and taken once per hash (a hash in several rows would make ON CONFLICT refuse).
+  const rows = `SELECT DISTINCT l.hash FROM ${LOAD_TABLE} l WHERE l.err IS NULL${steady ? ` AND ${carriesValues('l')}` : ''}
+       AND NOT EXISTS (SELECT 1 FROM ${NEW_PAYLOADS} n WHERE n.hash = l.hash)`;
+  const returning = steady || !whole ? rows
+    : `${rows} EXCEPT SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1`;
   await client.query(`INSERT INTO raw.payload_returns (hash, returned_at)
-    SELECT DISTINCT l.hash, clock_timestamp() FROM ${LOAD_TABLE} l
-     WHERE l.err IS NULL${steady ? ` AND ${carriesValues('l')}` : ''} AND NOT EXISTS (SELECT 1 FROM ${NEW_PAYLOADS} n WHERE n.hash = l.hash)
-    ON CONFLICT (hash) DO UPDATE SET returned_at = excluded.returned_at`);
+    SELECT x.hash, greatest(clock_timestamp(), (SELECT max(last_seen_at) FROM raw.payload_retirements) + interval '1 microsecond')
+      FROM (${returning}) x
+    ON CONFLICT (hash) DO UPDATE SET returned_at = excluded.returned_at`, steady || !whole ? [] : [latest]);
   if (steady) {
     const leavers = removed();
     if (leavers.length > 0) {
@@ -34,7 +43,7 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
         [leavers, latestAt]);
     }
   } else if (latest !== null) {
-    // Another predecessor than the encoder's, or a broken chain: compared with the latest file in SQL.
+    // The encoder held another file's addresses (loads in parallel, a catch-up) or none: the leavers in SQL.
     await client.query(`INSERT INTO raw.payload_retirements (hash, last_seen_at)
       SELECT h, $3::timestamptz FROM (SELECT unnest(payload_hashes) h FROM raw.file_contents WHERE file_id = $2
                                       EXCEPT SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1) x WHERE h IS NOT NULL`,
