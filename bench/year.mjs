@@ -309,6 +309,8 @@ async function fillHistory(templateId, P, C) {
     const lastOf = (n) => `(((${n} + 1) * ${H}::bigint + ${HL} - 1) / ${HL} - 1)`;
     say(`fill: ${FILES} files, ${H} payloads (${P} per file, each live ${L} files), ${HL} lots that left, ${C} changed field(s) per new payload`);
 
+    // The fill writes raw.file_contents and the retirement log as loads keep them (migrations/0021).
+    await c.query(`SET vinops.retirement_log = 'on'`);
     await c.query(`CREATE SCHEMA bench_year;
       CREATE TABLE bench_year.meta (days int, rows int, lots int, files int, payloads_per_file int, changed_per_payload int,
         next_generation int, filled_at timestamptz, fill_seconds numeric);

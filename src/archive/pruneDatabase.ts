@@ -13,6 +13,8 @@ export interface DatabasePruneOptions {
   readonly dryRun: boolean;
   /** Files per transaction: each holds the payload lock, so a load waits for one batch at most. */
   readonly batchFiles?: number;
+  /** Due retirements per transaction, likewise (a file's worth is ~1,500; migration 0019's come at once). */
+  readonly batchRetirements?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -27,6 +29,7 @@ export interface DatabasePruneReport {
 }
 
 const BATCH_FILES = 8;
+const BATCH_RETIREMENTS = 20_000;
 
 /**
  * Database retention (docs/retention.md): the files ingested before `before` leave raw, staging and
@@ -79,7 +82,17 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
       ready.push(f.file_id);
     }
     if (ready.length === 0) continue;
-    const removed = await withClient(pool, log, (client) => withTransaction(client, () => removeFiles(client, ready)));
+    const removed = await withClient(pool, log, async (client) => {
+      const gone = await withTransaction(client, () => removeFiles(client, ready));
+      let payloads = 0;
+      for (let more = true; more;) {
+        o.signal?.throwIfAborted();
+        const r = await withTransaction(client, () => removeDuePayloads(client, o.batchRetirements ?? BATCH_RETIREMENTS));
+        payloads += r.payloads;
+        more = r.more;
+      }
+      return { ...gone, payloads };
+    });
     report.files += removed.files;
     report.bytes += removed.bytes;
     report.payloads += removed.payloads;
@@ -88,7 +101,7 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
 }
 
 /** One batch, in the caller's transaction. */
-async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): Promise<{ files: number; bytes: number; payloads: number }> {
+async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): Promise<{ files: number; bytes: number }> {
   // Loads take this lock from promote to commit: none reads these files' payloads meanwhile, and one
   // that meant to send rows by address against a file removed here finds it gone and loads in full.
   await lockPayloadStore(client);
@@ -96,21 +109,31 @@ async function removeFiles(client: pg.ClientBase, fileIds: readonly string[]): P
   const { rows: [gone] } = await client.query<{ files: number; bytes: string }>(
     `WITH d AS (DELETE FROM raw.csv_files WHERE file_id = ANY($1::uuid[]) RETURNING bytes)
      SELECT count(*)::int AS files, coalesce(sum(bytes), 0)::text AS bytes FROM d`, [fileIds]);
-  // A payload retired at T and not back since is in no file ingested after T: once every file up to T
-  // is gone, none has it (migrations/0016, 0018). The oldest time is a parameter (as text: microseconds)
-  // so the planner sees how few retirements are due, and the payloads go by key (= ANY): a guess of
-  // millions hash-joined all of raw.payloads and staging.copart_typed, 32 s a batch in EXPLAIN at a
-  // year's scale (migrations/0017). Returns before that time can undo no retirement left.
+  return { files: gone!.files, bytes: Number(gone!.bytes) };
+}
+
+/**
+ * Up to `limit` due retirements and the payloads they free, in the caller's transaction; `more` when
+ * the limit was reached. A payload retired at T and not back since is in no file ingested after T:
+ * once every file up to T is gone, none has it (migrations/0016, 0018). The oldest time is a
+ * parameter (as text: microseconds) so the planner sees how few retirements are due, and the payloads
+ * go by key (= ANY): a guess of millions hash-joined all of raw.payloads and staging.copart_typed, 32 s
+ * a batch in EXPLAIN at a year's scale (migrations/0017).
+ */
+async function removeDuePayloads(client: pg.ClientBase, limit: number): Promise<{ payloads: number; more: boolean }> {
+  await lockPayloadStore(client);
   const { rows: [oldest] } = await client.query<{ t: string | null }>('SELECT min(ingested_at)::text AS t FROM raw.csv_files');
-  // Deletes the log by the rule of migration 0018; a prune of an earlier version is refused (0020).
-  await client.query(`SET LOCAL vinops.retirement_log = 'on'`);
-  const { rows: [p] } = await client.query<{ n: number }>(
-    `WITH r AS (DELETE FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz RETURNING hash, last_seen_at),
+  const { rows: [p] } = await client.query<{ due: number; n: number }>(
+    `WITH r AS (DELETE FROM raw.payload_retirements
+                 WHERE ctid = ANY (ARRAY(SELECT ctid FROM raw.payload_retirements WHERE last_seen_at < $1::timestamptz ORDER BY last_seen_at LIMIT $2))
+                RETURNING hash, last_seen_at),
           d AS (SELECT DISTINCT r.hash FROM r
                  WHERE NOT EXISTS (SELECT 1 FROM raw.payload_returns b WHERE b.hash = r.hash AND b.returned_at > r.last_seen_at)),
           p AS (DELETE FROM raw.payloads WHERE hash = ANY (ARRAY(SELECT hash FROM d)) RETURNING hash),
-          s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p))),
-          b AS (DELETE FROM raw.payload_returns WHERE returned_at < $1::timestamptz)
-     SELECT count(*)::int AS n FROM p`, [oldest!.t]);
-  return { files: gone!.files, bytes: Number(gone!.bytes), payloads: p!.n };
+          s AS (DELETE FROM staging.copart_typed WHERE payload_hash = ANY (ARRAY(SELECT hash FROM p)))
+     SELECT (SELECT count(*) FROM r)::int AS due, (SELECT count(*) FROM p)::int AS n`, [oldest!.t, limit]);
+  // A return undoes only retirements before it: once none is left before it, it can go.
+  await client.query(`DELETE FROM raw.payload_returns
+    WHERE returned_at < coalesce((SELECT min(last_seen_at) FROM raw.payload_retirements), 'infinity')`);
+  return { payloads: p!.n, more: p!.due >= limit };
 }

@@ -70,7 +70,8 @@ describe('database retention', () => {
     expect(dry).toMatchObject({ files: 3, payloads: 0 });
     expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.csv_files')).rows[0].n).toBe(6);
 
-    const r = await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 2 });
+    // Small batches of both kinds: the due retirements of one batch of files take several transactions.
+    const r = await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 2, batchRetirements: 7 });
     expect(r).toMatchObject({ files: 3, payloads: expected, errors: 0 });
     expect((await db.pool.query('SELECT file_id FROM raw.csv_files ORDER BY ingested_at')).rows.map((x) => x.file_id)).toEqual(kept);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n).toBe(payloadsBefore - expected);
@@ -139,7 +140,7 @@ describe('database retention', () => {
     const old = await hashesOf(ids);
     const payloadsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
     // As a database from before migration 0016 is: nothing logged. Its old files leave, their payloads stay.
-    await db.pool.query(`BEGIN; SET LOCAL vinops.retirement_log = 'on'; DELETE FROM raw.payload_retirements; DELETE FROM raw.payload_returns; COMMIT`);
+    await db.pool.query(`BEGIN; SET LOCAL vinops.retirement_log = 'on'; DELETE FROM raw.payload_retirements; DELETE FROM raw.payload_returns; DELETE FROM raw.payload_head; COMMIT`);
     expect((await pruneDatabase(db.pool, silentLog, { before: await ingestedAt(db, ids[3]!), target: undefined, dryRun: false })).payloads).toBe(0);
 
     const sql = (await loadMigrations()).find((m) => m.name.startsWith('0019_'))!.sql;
@@ -293,7 +294,7 @@ describe('database retention: random sequences of files', () => {
       const ts = await newestAt(db);
       if (ts.length < 2) return;
       const before = new Date(Date.parse(ts[Math.floor(rnd() * (ts.length - 1)) + 1]!));
-      await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 1 + Math.floor(rnd() * 3) });
+      await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 1 + Math.floor(rnd() * 3), batchRetirements: 1 + Math.floor(rnd() * 20) });
     };
 
     for (let step = 0; step < 45; step++) {
@@ -344,6 +345,30 @@ describe('database retention: random sequences of files', () => {
 });
 
 describe('database retention: a host of the previous version during an upgrade', () => {
+  it('a load by a version that keeps no payload bookkeeping is refused (migration 0021): it cannot store a file retention does not know of', async () => {
+    const db = await fresh();
+    const id = await ingest(db, feed(0, 50));
+    const client = await db.pool.connect();
+    try {
+      // What such a version's promote writes, under the payload lock but without the setting: refused
+      // before any row (with the setting, the same statement gets as far as the duplicate key).
+      const copy = 'INSERT INTO raw.file_contents (file_id, payload_hashes) SELECT file_id, payload_hashes FROM raw.file_contents WHERE file_id = $1';
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [0x76696e6f, 2]);
+      await expect(client.query(copy, [id])).rejects.toMatchObject({ code: '55000', message: expect.stringContaining('cannot store files') });
+      await client.query('ROLLBACK');
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL vinops.retirement_log = 'on'`);
+      await expect(client.query(copy, [id])).rejects.toMatchObject({ code: '23505' });
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    // This version's loads set it with the lock.
+    await ingest(db, feed(1, 50));
+  });
+
+
   it('a prune by the version before 0018 (its statements, as a host not yet upgraded runs them) is refused, and leaves no reference dangling', async () => {
     const db = await fresh();
     const lines = feed(0, 200).toString('utf8').split('\n');

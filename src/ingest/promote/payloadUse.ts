@@ -6,8 +6,9 @@ import { NEW_PAYLOADS } from './promoteFile.js';
  * The bookkeeping database retention relies on (migrations/0016 and 0018, docs/retention.md), run
  * under the payload lock once the file's rows are in: compared with the file committed just before it
  * (the newest by ingested_at), this file logs as retired the payloads that one had and this one lacks,
- * and as returned those it carries that were stored before it (they may have been retired). Both are
- * appended in time order: nothing here probes an index whose size grows with history. The steady
+ * and as returned those it has and that one lacks which were stored before it (they may have been
+ * retired). Retirements are appended in time order and returns are rare: nothing here probes an
+ * index whose size grows with history. The steady
  * state compares with the file its encoder knew (the same one) and gets the leavers from it for free
  * (`removed`); otherwise it compares in SQL.
  */
@@ -25,8 +26,8 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
   const steady = whole && latest === knownFrom;
   // Returns: this file's payloads stored before it that the latest file lacks (those it has are not
   // retired since it); in the steady state these are its rows with values that are not new. With the
-  // log not whole (the newest file deleted by hand: its load logged retirements at the latest file's
-  // time), every stored payload of this file. Stamped later than every retirement logged, whatever
+  // log not whole (the newest file deleted by hand, whose load logged retirements at the latest file's
+  // time; the first load after migration 0016), every stored payload of this file. Stamped later than every retirement logged, whatever
   // the clock did, and taken once per hash (a hash in several rows would make ON CONFLICT refuse).
   const rows = `SELECT DISTINCT l.hash FROM ${LOAD_TABLE} l WHERE l.err IS NULL${steady ? ` AND ${carriesValues('l')}` : ''}
        AND NOT EXISTS (SELECT 1 FROM ${NEW_PAYLOADS} n WHERE n.hash = l.hash)`;
