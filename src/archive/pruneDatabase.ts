@@ -35,10 +35,11 @@ const BATCH_RETIREMENTS = 20_000;
  * Database retention (docs/retention.md): the files ingested before `before` leave raw, staging and
  * audit — their rows, residuals, parse errors, conflicts, runs and replays, and the payloads (with
  * their typed rows) that no remaining file refers to, found through raw.payload_retirements and
- * raw.payload_returns instead of scanning every file's array. The business history stays: public.lots, public.vehicles,
- * public.lot_events. The newest file is never removed (the bookkeeping compares with it), nor a
- * file not archived yet when an archive is set: archived first (outside the lock), then removed in
- * batches of short transactions under the payload lock.
+ * raw.payload_returns instead of scanning every file's array. The business history stays:
+ * public.lots, public.vehicles, public.lot_events. The newest file is never removed (the bookkeeping
+ * compares with it), nor a file not archived yet when an archive is set: archived first (outside the
+ * lock), then removed in batches of short transactions under the payload lock, the payloads they
+ * free after each batch in batches of their own.
  */
 export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePruneOptions): Promise<DatabasePruneReport> {
   const report: DatabasePruneReport = { files: 0, bytes: 0, payloads: 0, archivedFiles: 0, archivedBytes: 0, errors: 0 };

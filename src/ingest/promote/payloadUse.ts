@@ -8,9 +8,8 @@ import { NEW_PAYLOADS } from './promoteFile.js';
  * (the newest by ingested_at), this file logs as retired the payloads that one had and this one lacks,
  * and as returned those it has and that one lacks which were stored before it (they may have been
  * retired). Retirements are appended in time order and returns are rare: nothing here probes an
- * index whose size grows with history. The steady
- * state compares with the file its encoder knew (the same one) and gets the leavers from it for free
- * (`removed`); otherwise it compares in SQL.
+ * index whose size grows with history. The steady state compares with the file its encoder knew (the
+ * same one) and gets the leavers from it for free (`removed`); otherwise it compares in SQL.
  */
 export async function recordPayloadUse(client: pg.ClientBase, fileId: string, knownFrom: string | null, removed: () => readonly string[]): Promise<void> {
   // ingested_at as text: a JavaScript Date drops the microseconds, and a retirement stamped a moment
@@ -26,9 +25,10 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
   const steady = whole && latest === knownFrom;
   // Returns: this file's payloads stored before it that the latest file lacks (those it has are not
   // retired since it); in the steady state these are its rows with values that are not new. With the
-  // log not whole (the newest file deleted by hand, whose load logged retirements at the latest file's
-  // time; the first load after migration 0016), every stored payload of this file. Stamped later than every retirement logged, whatever
-  // the clock did, and taken once per hash (a hash in several rows would make ON CONFLICT refuse).
+  // log not whole (the newest file deleted by hand, whose load logged retirements at the latest
+  // file's time; the first load after migration 0016), every stored payload of this file. Stamped
+  // later than every retirement logged, whatever the clock did, and taken once per hash (a hash in
+  // several rows would make ON CONFLICT refuse).
   const rows = `SELECT DISTINCT l.hash FROM ${LOAD_TABLE} l WHERE l.err IS NULL${steady ? ` AND ${carriesValues('l')}` : ''}
        AND NOT EXISTS (SELECT 1 FROM ${NEW_PAYLOADS} n WHERE n.hash = l.hash)`;
   const returning = steady || !whole ? rows
