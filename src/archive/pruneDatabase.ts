@@ -54,7 +54,11 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
         WHERE ingested_at < $1 AND ($2::timestamptz IS NULL OR ingested_at > $2)
           AND file_id <> (SELECT file_id FROM raw.csv_files ORDER BY ingested_at DESC LIMIT 1)
         ORDER BY ingested_at LIMIT $3`, [o.before, after, batch]);
-    if (files.length === 0) return report;
+    if (files.length === 0) {
+      // Payloads freed by a pass stopped between its batches (a stop, a crash) go now, files or not.
+      if (!o.dryRun) report.payloads += await withClient(pool, log, (client) => removeAllDuePayloads(client, o));
+      return report;
+    }
     after = files.at(-1)!.ingested_at;
     if (o.dryRun) {
       report.files += files.length;
@@ -85,20 +89,26 @@ export async function pruneDatabase(pool: pg.Pool, log: Logger, o: DatabasePrune
     if (ready.length === 0) continue;
     const removed = await withClient(pool, log, async (client) => {
       const gone = await withTransaction(client, () => removeFiles(client, ready));
-      let payloads = 0;
-      for (let more = true; more;) {
-        o.signal?.throwIfAborted();
-        const r = await withTransaction(client, () => removeDuePayloads(client, o.batchRetirements ?? BATCH_RETIREMENTS));
-        payloads += r.payloads;
-        more = r.more;
-      }
-      return { ...gone, payloads };
+      return { ...gone, payloads: await removeAllDuePayloads(client, o) };
     });
     report.files += removed.files;
     report.bytes += removed.bytes;
     report.payloads += removed.payloads;
     log.info({ files: removed.files, payloads: removed.payloads }, 'retention: files removed from the database');
   }
+}
+
+/** The payloads the files removed so far free, in transactions of batchRetirements due retirements. */
+async function removeAllDuePayloads(client: pg.ClientBase, o: DatabasePruneOptions): Promise<number> {
+  const limit = Math.max(1, o.batchRetirements ?? BATCH_RETIREMENTS);
+  let payloads = 0;
+  for (let more = true; more;) {
+    o.signal?.throwIfAborted();
+    const r = await withTransaction(client, () => removeDuePayloads(client, limit));
+    payloads += r.payloads;
+    more = r.more;
+  }
+  return payloads;
 }
 
 /** One batch, in the caller's transaction. */

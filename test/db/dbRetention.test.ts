@@ -212,6 +212,30 @@ describe('database retention', () => {
     expect((await rowDigests(db, [ids[3]!]))[ids[3]!]).toBe(digests[ids[3]!]);
     expect((await db.pool.query('SELECT row_count FROM raw.csv_files WHERE file_id = $1', [loaded])).rows[0].row_count).toBe(4000);
   });
+
+  it('a prune stopped between its payload batches (daemon stop, or a crash after the files went): the next run removes the payloads they freed, with no file left to remove', async () => {
+    const db = await fresh();
+    const ids: string[] = [];
+    for (let g = 0; g < 4; g++) ids.push(await ingest(db, feed(g, 400)));
+    const before = await ingestedAt(db, ids[2]!);
+    const expected = (await db.pool.query(`SELECT count(*)::int AS n FROM (
+        SELECT DISTINCT h FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE c.file_id = ANY($1::uuid[])
+        EXCEPT SELECT DISTINCT h FROM raw.file_contents c, unnest(c.payload_hashes) h WHERE c.file_id = ANY($2::uuid[])) x`, [ids.slice(0, 2), ids.slice(2)])).rows[0].n;
+    expect(expected).toBeGreaterThan(2);
+    const payloadsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n;
+    // Stopped as Pruner.stop() does, once the files are gone and one batch of due retirements is done:
+    // the signal is checked at the top of the file loop (1), then before each payload batch (2, 3).
+    const stop = new AbortController();
+    let checks = 0;
+    stop.signal.throwIfAborted = () => { if (++checks === 3) throw new Error('stopped'); };
+    await expect(pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false, batchFiles: 8, batchRetirements: 1, signal: stop.signal }))
+      .rejects.toThrow('stopped');
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.csv_files')).rows[0].n).toBe(2);
+    // The next pass (same cutoff: nothing older left to remove) finishes what the stopped one freed.
+    await pruneDatabase(db.pool, silentLog, { before, target: undefined, dryRun: false });
+    expect(await dangling(db)).toEqual({ payloads: 0, typed: 0 });
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM raw.payloads')).rows[0].n).toBe(payloadsBefore - expected);
+  });
 });
 
 describe('database retention: the log of migration 0018', () => {
