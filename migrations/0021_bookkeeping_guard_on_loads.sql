@@ -6,15 +6,6 @@
 -- lock, which in this version sets vinops.retirement_log (src/db/locks.ts). Its failed loads are
 -- retried, and succeed once the host is upgraded.
 
-CREATE FUNCTION raw.refuse_untracked_file() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF coalesce(current_setting('vinops.retirement_log', true), '') <> 'on' THEN
-    RAISE EXCEPTION 'raw.file_contents: this program predates the payload bookkeeping of migrations 0018-0021 and cannot store files; upgrade it (docs/operations.md, Upgrade)'
-      USING ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  RETURN NULL;
-END
-$$;
 CREATE TRIGGER refuse_untracked_file BEFORE INSERT ON raw.file_contents
-  FOR EACH STATEMENT EXECUTE FUNCTION raw.refuse_untracked_file();
+  FOR EACH STATEMENT EXECUTE FUNCTION raw.require_payload_bookkeeping(
+    'raw.file_contents: this program predates the payload bookkeeping of migrations 0018-0021 and cannot store files; upgrade it (docs/operations.md, Upgrade)');

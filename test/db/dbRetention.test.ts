@@ -30,6 +30,10 @@ async function ingest(db: TestDatabase, bytes: Buffer | string): Promise<string>
 }
 
 const feed = (generation: number, rows = 1500): Buffer => Buffer.concat([...generateFeed({ rows, seed: 95, generation })]);
+/** A file's lines without data row 6 (line 0 is the header). */
+const without6 = (l: string[]): string[] => [...l.slice(0, 6), ...l.slice(7)];
+/** A file's lines with data row `row`'s values changed (a new payload for it). */
+const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
 
 /** References to payloads (or typed rows) that are not there: must always be 0. */
 async function dangling(db: TestDatabase): Promise<{ payloads: number; typed: number }> {
@@ -111,8 +115,6 @@ describe('database retention', () => {
   it('a row that comes back and leaves again: its payload stays while a file has it and goes once none does', async () => {
     const db = await fresh();
     const lines = feed(0, 400).toString('utf8').split('\n');
-    const without6 = (l: string[]): string[] => [...l.slice(0, 6), ...l.slice(7)];
-    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
     // a: row 6 in; b: out; c: back; d: out again (another row changes each time, so no file repeats another).
     const files = [lines, without6(changed(lines, 9)), changed(lines, 10), without6(changed(lines, 11)), changed(changed(lines, 12), 6)];
     const ids: string[] = [];
@@ -244,8 +246,7 @@ describe('database retention: the log of migration 0018', () => {
   it('a row that comes back repeated in the file (one hash in several rows) is one return, and the load succeeds', async () => {
     const db = await fresh();
     const lines = feed(0, 200).toString('utf8').split('\n');
-    const without6 = [...lines.slice(0, 6), ...lines.slice(7)];
-    const ids = [await ingest(db, lines.join('\n')), await ingest(db, without6.join('\n'))];
+    const ids = [await ingest(db, lines.join('\n')), await ingest(db, without6(lines).join('\n'))];
     // Row 6 is back, 300 times: not in the previous file, so it carries its values; stored, so a return.
     ids.push(await ingest(db, repeated(lines, 6, 300).join('\n')));
     const { rows: [six] } = await db.pool.query(`SELECT payload_hashes[6] AS h FROM raw.file_contents WHERE file_id = $1`, [ids[0]]);
@@ -258,7 +259,6 @@ describe('database retention: the log of migration 0018', () => {
   it('after the newest file was deleted by hand, a file that repeats a stored row loads (every stored row is a return there)', async () => {
     const db = await fresh();
     const lines = feed(0, 200).toString('utf8').split('\n');
-    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
     const ids = [await ingest(db, lines.join('\n')), await ingest(db, changed(lines, 9).join('\n'))];
     await db.pool.query('DELETE FROM raw.csv_files WHERE file_id = $1', [ids[1]]);
     ids.push(await ingest(db, repeated(changed(lines, 10), 6, 300).join('\n')));
@@ -396,10 +396,8 @@ describe('database retention: a host of the previous version during an upgrade',
   it('a prune by the version before 0018 (its statements, as a host not yet upgraded runs them) is refused, and leaves no reference dangling', async () => {
     const db = await fresh();
     const lines = feed(0, 200).toString('utf8').split('\n');
-    const without6 = [...lines.slice(0, 6), ...lines.slice(7)];
-    const changed = (l: string[], row: number): string[] => l.map((x, i) => (i === row ? x.replace('","', '","X') : x));
     // Loaded by an upgraded host: row 6 leaves (a retirement) and comes back (a return, its retirement stays).
-    const ids = [await ingest(db, lines.join('\n')), await ingest(db, changed(without6, 9).join('\n')), await ingest(db, changed(lines, 10).join('\n'))];
+    const ids = [await ingest(db, lines.join('\n')), await ingest(db, changed(without6(lines), 9).join('\n')), await ingest(db, changed(lines, 10).join('\n'))];
     await ingest(db, changed(lines, 11).join('\n'));
     // docs/operations.md, Upgrade: several hosts on one database are upgraded one after the other; the
     // one not restarted yet ignores migrations it does not know and runs its hourly retention pass.

@@ -31,12 +31,12 @@ export async function recordPayloadUse(client: pg.ClientBase, fileId: string, kn
   // several rows would make ON CONFLICT refuse).
   const rows = `SELECT DISTINCT l.hash FROM ${LOAD_TABLE} l WHERE l.err IS NULL${steady ? ` AND ${carriesValues('l')}` : ''}
        AND NOT EXISTS (SELECT 1 FROM ${NEW_PAYLOADS} n WHERE n.hash = l.hash)`;
-  const returning = steady || !whole ? rows
-    : `${rows} EXCEPT SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1`;
+  const exceptLatest = whole && !steady;
+  const returning = exceptLatest ? `${rows} EXCEPT SELECT unnest(payload_hashes) FROM raw.file_contents WHERE file_id = $1` : rows;
   await client.query(`INSERT INTO raw.payload_returns (hash, returned_at)
     SELECT x.hash, greatest(clock_timestamp(), (SELECT max(last_seen_at) FROM raw.payload_retirements) + interval '1 microsecond')
       FROM (${returning}) x
-    ON CONFLICT (hash) DO UPDATE SET returned_at = excluded.returned_at`, steady || !whole ? [] : [latest]);
+    ON CONFLICT (hash) DO UPDATE SET returned_at = excluded.returned_at`, exceptLatest ? [latest] : []);
   if (steady) {
     const leavers = removed();
     if (leavers.length > 0) {
